@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/bespin/bespin/httpapi"
+	"github.com/bespin/bespin/jobs"
+	"github.com/bespin/bespin/metrics"
+	"github.com/bespin/bespin/ratelimit"
+	"github.com/bespin/bespin/sql/migrations"
+)
+
+// serve runs until ctx is cancelled, then shuts down in order: stop
+// accepting and finish in-flight requests, soft-stop River (cancelling what
+// is still running when the deadline nears), and close the pool. withHTTP
+// false is the `worker` command.
+func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) error {
+	if err := prepareSchema(cfg, logger); err != nil {
+		return err
+	}
+
+	pool, err := newPool(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	rdb := redis.NewClient(&redis.Options{
+		Addr:     cfg.RedisAddr,
+		Password: cfg.RedisPassword,
+		DB:       cfg.RedisDB,
+		// Redis is an optimisation here: fail fast and let callers fall back.
+		DialTimeout:  500 * time.Millisecond,
+		ReadTimeout:  500 * time.Millisecond,
+		WriteTimeout: 500 * time.Millisecond,
+		MaxRetries:   1,
+	})
+	defer rdb.Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		logger.Warn("redis is unreachable; rate limits fail open and idempotency falls back to Postgres until it answers",
+			slog.String("redis_addr", cfg.RedisAddr), slog.String("error", err.Error()))
+	}
+
+	m := metrics.New()
+	workers := !withHTTP || cfg.RunWorkers
+	jobsCfg := jobs.Config{
+		Logger:            logger,
+		FetchCooldown:     cfg.JobFetchCooldown,
+		FetchPollInterval: cfg.JobFetchPollInterval,
+	}
+	if workers {
+		jobsCfg.MaxWorkers = cfg.JobWorkers
+	}
+	riverClient, err := jobs.NewClient(pool, jobs.NewWorkers(jobs.WorkerDeps{Logger: logger, Pool: pool}), jobsCfg)
+	if err != nil {
+		return err
+	}
+	if workers {
+		if err := riverClient.Start(ctx); err != nil {
+			return fmt.Errorf("start river: %w", err)
+		}
+		logger.Info("working jobs", slog.Int("max_workers", cfg.JobWorkers))
+	}
+
+	var srv *http.Server
+	serveErr := make(chan error, 1)
+	if withHTTP {
+		if len(cfg.APITokens) == 0 {
+			logger.Warn("API_TOKEN is not set: the read API, /metrics and dashboards are open (development only)")
+		}
+		handler := httpapi.NewHandler(httpapi.Deps{
+			Logger:            logger,
+			Pool:              pool,
+			Redis:             rdb,
+			River:             riverClient,
+			Limiter:           ratelimit.New(rdb, cfg.RedisKeyPrefix+"rl:"),
+			Metrics:           m,
+			Version:           version(),
+			APITokens:         cfg.APITokens,
+			TrustedProxies:    cfg.TrustedProxies,
+			RateLimitJobs:     ratelimit.Limit(cfg.RateLimitJobs),
+			RateLimitWebhooks: ratelimit.Limit(cfg.RateLimitWebhooks),
+		})
+		srv = &http.Server{
+			Handler:           handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       60 * time.Second, // large webhook bodies on slow links
+			WriteTimeout:      60 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+		ln, err := net.Listen("tcp", ":"+cfg.Port)
+		if err != nil {
+			return fmt.Errorf("listen on port %s: %w", cfg.Port, err)
+		}
+		logger.Info("http server listening", slog.String("addr", ln.Addr().String()), slog.String("version", version()))
+		go func() { serveErr <- srv.Serve(ln) }()
+	}
+
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout))
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	}
+
+	// A fresh context: ctx is already cancelled.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if srv != nil {
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	}
+	if workers {
+		errs = append(errs, stopRiver(shutdownCtx, riverClient, logger))
+	}
+	logger.Info("stopped")
+	return errors.Join(errs...)
+}
+
+// stopRiver lets running jobs finish, but cancels them when most of the
+// shutdown budget is gone, so the process still exits in time; River puts a
+// cancelled job back to be retried.
+type riverStopper interface {
+	Stop(context.Context) error
+	StopAndCancel(context.Context) error
+}
+
+func stopRiver(ctx context.Context, rc riverStopper, logger *slog.Logger) error {
+	softCtx := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		softCtx, cancel = context.WithDeadline(ctx, deadline.Add(-time.Until(deadline)/4))
+		defer cancel()
+	}
+	err := rc.Stop(softCtx)
+	if err == nil {
+		return nil
+	}
+	logger.Warn("jobs still running at the shutdown deadline; cancelling them (River will retry them)")
+	if err := rc.StopAndCancel(ctx); err != nil {
+		return fmt.Errorf("stop river: %w", err)
+	}
+	return nil
+}
+
+// prepareSchema applies pending migrations (AUTO_MIGRATE) and refuses a
+// schema this binary does not match.
+func prepareSchema(cfg config, logger *slog.Logger) error {
+	m, err := migrations.New(cfg.DatabaseURL, logger)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if cfg.AutoMigrate {
+		// Never migrate down automatically: a newer schema belongs to a newer binary.
+		if v, _, err := m.Version(); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		} else if v <= migrations.Latest() {
+			if err := m.Up(); err != nil {
+				return err
+			}
+		}
+	}
+	return m.Check()
+}
+
+func newPool(ctx context.Context, cfg config) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	pc.MaxConns = cfg.DBMaxConns
+	pc.ConnConfig.ConnectTimeout = 5 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("database pool: %w", err)
+	}
+	return pool, nil
+}

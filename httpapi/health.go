@@ -1,0 +1,70 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// healthz answers while the process lives; orchestrators restart it when not.
+func (a *api) healthz(w http.ResponseWriter, r *http.Request) error {
+	ok(w, map[string]string{"status": "ok"})
+	return nil
+}
+
+type readiness struct {
+	Status   string `json:"status"`   // ok or unavailable
+	Postgres string `json:"postgres"` // ok or unavailable
+	Redis    string `json:"redis"`    // ok or degraded
+}
+
+// readyz is 200 while Postgres answers. Redis only backs rate limits and the
+// idempotency fast path, both of which work without it, so Redis down is
+// "degraded", not unready.
+func (a *api) readyz(w http.ResponseWriter, r *http.Request) error {
+	res := readiness{Status: "ok", Postgres: "ok", Redis: "ok"}
+	status := http.StatusOK
+	if err := a.ping(r.Context(), a.Pool.Ping); err != nil {
+		res.Status, res.Postgres = "unavailable", "unavailable"
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "5")
+	}
+	if err := a.ping(r.Context(), func(ctx context.Context) error { return a.Redis.Ping(ctx).Err() }); err != nil {
+		res.Redis = "degraded"
+	}
+	writeJSON(w, status, res)
+	return nil
+}
+
+func (a *api) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(a.Metrics.Registry, promhttp.HandlerOpts{})
+}
+
+type indexResponse struct {
+	Name    string            `json:"name"`
+	Version string            `json:"version"`
+	Links   map[string]string `json:"links"`
+}
+
+// index tells a client what this server is and where everything is.
+func (a *api) index(w http.ResponseWriter, r *http.Request) error {
+	ok(w, indexResponse{
+		Name:    "bespin",
+		Version: a.Version,
+		Links: map[string]string{
+			"self":    "/api/",
+			"test":    "/api/test",
+			"health":  "/healthz",
+			"ready":   "/readyz",
+			"metrics": "/metrics",
+		},
+	})
+	return nil
+}
+
+// test is the seed's smoke-test endpoint.
+func (a *api) test(w http.ResponseWriter, r *http.Request) error {
+	ok(w, map[string]string{"message": "Bespin API is working"})
+	return nil
+}

@@ -1,0 +1,101 @@
+// Package httpapi is Bespin's REST surface on net/http's ServeMux. Handlers
+// are methods on *api that return an error; a.handle turns that error into
+// the one JSON error shape and status (see errors.go), so no handler writes
+// an error response by hand.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"github.com/riverqueue/river"
+
+	"github.com/bespin/bespin/metrics"
+	"github.com/bespin/bespin/ratelimit"
+)
+
+// Deps is everything the HTTP API needs, passed explicitly.
+type Deps struct {
+	Logger  *slog.Logger
+	Pool    *pgxpool.Pool
+	Redis   redis.UniversalClient
+	River   *river.Client[pgx.Tx]
+	Limiter *ratelimit.Limiter
+	Metrics *metrics.Metrics
+	Version string
+
+	// APITokens protect the read API, metrics and dashboards. Empty leaves
+	// them open (development only; the config refuses it in production).
+	APITokens []string
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+
+	RateLimitJobs     ratelimit.Limit
+	RateLimitWebhooks ratelimit.Limit
+}
+
+type api struct {
+	Deps
+}
+
+// NewHandler returns the whole HTTP API with its middleware.
+func NewHandler(d Deps) http.Handler {
+	a := &api{Deps: d}
+	mux := http.NewServeMux()
+	a.routes(mux)
+	return a.requestID(a.recoverPanics(a.observe(a.jsonMiss(mux))))
+}
+
+// jsonMiss answers requests no route matches (404, or 405 with Allow) in the
+// JSON error shape instead of the mux's plain text.
+func (a *api) jsonMiss(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		probe := &missProbe{header: http.Header{}}
+		h.ServeHTTP(probe, r)
+		if probe.status == http.StatusMethodNotAllowed {
+			e := errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s.", r.Method, r.URL.Path)
+			e.Header = http.Header{"Allow": probe.header.Values("Allow")}
+			a.writeError(w, r, e)
+			return
+		}
+		a.writeError(w, r, errorf(http.StatusNotFound, "not_found", "No endpoint %s %s; see GET /api/ for the list.", r.Method, r.URL.Path))
+	})
+}
+
+// missProbe records what the mux's own 404/405 handler would have sent.
+type missProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *missProbe) Header() http.Header         { return p.header }
+func (p *missProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *missProbe) WriteHeader(status int)      { p.status = status }
+
+// routes is the whole route table, on one screen.
+func (a *api) routes(mux *http.ServeMux) {
+	mux.Handle("GET /healthz", a.handle(a.healthz))
+	mux.Handle("GET /readyz", a.handle(a.readyz))
+	mux.Handle("GET /metrics", a.requireToken(a.metricsHandler()))
+
+	mux.Handle("GET /api/{$}", a.handle(a.index))
+	mux.Handle("GET /api/test", a.handle(a.test))
+}
+
+// ping bounds readiness checks so /readyz answers quickly when a dependency
+// hangs instead of refusing.
+func (a *api) ping(ctx context.Context, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	return f(ctx)
+}

@@ -1,0 +1,58 @@
+// Package jobs holds Bespin's River job kinds (args + workers) and the River
+// client setup. Jobs live in the same Postgres as everything else, so a job
+// is inserted in the same transaction as the data it needs (InsertTx) and
+// is never lost or run for data that was rolled back.
+package jobs
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+)
+
+// Config tunes the River client.
+type Config struct {
+	Logger *slog.Logger
+	// MaxWorkers is the number of jobs worked at once on the default queue.
+	// Zero makes an insert-only client (serve with RUN_WORKERS=false).
+	MaxWorkers        int
+	FetchCooldown     time.Duration
+	FetchPollInterval time.Duration
+}
+
+// WorkerDeps is what workers need from the process.
+type WorkerDeps struct {
+	Logger *slog.Logger
+	Pool   *pgxpool.Pool
+}
+
+// NewWorkers registers every job kind Bespin works.
+func NewWorkers(deps WorkerDeps) *river.Workers {
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &RandomTextWorker{})
+	return workers
+}
+
+// NewClient builds the River client. It does not start working until
+// Start is called.
+func NewClient(pool *pgxpool.Pool, workers *river.Workers, cfg Config) (*river.Client[pgx.Tx], error) {
+	rc := &river.Config{
+		Logger:  cfg.Logger,
+		Workers: workers,
+	}
+	if cfg.MaxWorkers > 0 {
+		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}}
+		rc.FetchCooldown = cfg.FetchCooldown
+		rc.FetchPollInterval = cfg.FetchPollInterval
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), rc)
+	if err != nil {
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	return client, nil
+}

@@ -1,0 +1,2 @@
+-- name: WebhookReceiptGetByID :one
+SELECT * FROM webhook_receipts WHERE id = @id;
