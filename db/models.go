@@ -90,6 +90,96 @@ func AllRiverJobStateValues() []RiverJobState {
 	}
 }
 
+// One row per failed job attempt, with the error River recorded.
+type ReportingJobError struct {
+	JobID        int64
+	Kind         string
+	State        string
+	Attempt      int16
+	FailedAt     time.Time
+	ErrorAttempt int32
+	Error        interface{}
+}
+
+// Jobs per UTC day, kind and state with run-time percentiles and queue wait.
+type ReportingJobsDaily struct {
+	Day            interface{}
+	Kind           string
+	State          string
+	Jobs           int64
+	AvgAttempts    float64
+	P50RunSeconds  float64
+	P95RunSeconds  float64
+	MaxRunSeconds  float64
+	AvgWaitSeconds float64
+}
+
+// Current jobs per kind, queue and state.
+type ReportingJobsNow struct {
+	Kind               string
+	Queue              string
+	State              string
+	Jobs               int64
+	OldestWaitingSince interface{}
+}
+
+// SendGrid events unnested from their batches, de-duplicated by sg_event_id.
+type ReportingSendgridEvent struct {
+	SgEventID   interface{}
+	Event       interface{}
+	Email       interface{}
+	OccurredAt  interface{}
+	SgMessageID interface{}
+	ReceiptID   uuid.UUID
+	ReceivedAt  time.Time
+}
+
+// Receipts not yet processed, oldest first.
+type ReportingWebhookBacklog struct {
+	ID        uuid.UUID
+	Source    string
+	Event     string
+	CreatedAt time.Time
+	Waiting   int32
+}
+
+// One row per receipt, without body, payload, headers or signature.
+type ReportingWebhookReceipt struct {
+	ID                uuid.UUID
+	Source            string
+	Event             string
+	DeliveryID        *string
+	Verified          bool
+	ClientAddr        *netip.Addr
+	CreatedAt         time.Time
+	ProcessedAt       *time.Time
+	ProcessingSeconds float64
+}
+
+// Webhook receipts per UTC day, source and event: counts, verified, processed, processing delay.
+type ReportingWebhookReceiptsDaily struct {
+	Day                  interface{}
+	Source               interface{}
+	Event                interface{}
+	Receipts             interface{}
+	Verified             interface{}
+	Processed            interface{}
+	AvgProcessingSeconds interface{}
+	P95ProcessingSeconds interface{}
+}
+
+// Webhook receipts per UTC hour, source and event.
+type ReportingWebhookReceiptsHourly struct {
+	Hour                 interface{}
+	Source               interface{}
+	Event                interface{}
+	Receipts             interface{}
+	Verified             interface{}
+	Processed            interface{}
+	AvgProcessingSeconds interface{}
+	P95ProcessingSeconds interface{}
+}
+
 type RiverJob struct {
 	ID           int64
 	State        RiverJobState

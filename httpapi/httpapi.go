@@ -90,6 +90,8 @@ func (a *api) routes(mux *http.ServeMux) {
 
 	mux.Handle("GET /api/{$}", a.handle(a.index))
 	mux.Handle("GET /api/test", a.handle(a.test))
+
+	mux.Handle("GET /api/webhooks/stats", a.requireToken(a.handle(a.webhookStats)))
 }
 
 // ping bounds readiness checks so /readyz answers quickly when a dependency

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/bespin/bespin/db"
 	"github.com/bespin/bespin/httpapi"
 	"github.com/bespin/bespin/jobs"
 	"github.com/bespin/bespin/metrics"
@@ -51,6 +52,14 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) 
 	}
 
 	m := metrics.New()
+	m.CollectJobCounts(func(ctx context.Context) ([]metrics.JobCount, error) {
+		rows, err := db.New().JobCountsNow(ctx, pool)
+		out := make([]metrics.JobCount, len(rows))
+		for i, r := range rows {
+			out[i] = metrics.JobCount{Kind: r.Kind, Queue: r.Queue, State: r.State, Jobs: r.Jobs}
+		}
+		return out, err
+	})
 	workers := !withHTTP || cfg.RunWorkers
 	jobsCfg := jobs.Config{
 		Logger:            logger,

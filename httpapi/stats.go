@@ -1,0 +1,115 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/bespin/bespin/db"
+)
+
+// maxStatsRows bounds one stats answer; narrow the range or filter to see more.
+const maxStatsRows = 10_000
+
+type webhookStat struct {
+	Bucket               time.Time `json:"bucket"`
+	Source               string    `json:"source"`
+	Event                string    `json:"event"`
+	Receipts             int64     `json:"receipts"`
+	Verified             int64     `json:"verified"`
+	Processed            int64     `json:"processed"`
+	AvgProcessingSeconds *float64  `json:"avg_processing_seconds"`
+	P95ProcessingSeconds *float64  `json:"p95_processing_seconds"`
+}
+
+type webhookStatsResponse struct {
+	Bucket string        `json:"bucket"`
+	Since  time.Time     `json:"since"`
+	Until  time.Time     `json:"until"`
+	Stats  []webhookStat `json:"stats"`
+}
+
+// webhookStats counts receipts per bucket (hour or day), source and event
+// over since..until, newest bucket first. It is reporting.webhook_stats,
+// the function behind the analysts' views, so the API and SQL agree.
+func (a *api) webhookStats(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	bucket := q.Get("bucket")
+	if bucket == "" {
+		bucket = "hour"
+	}
+	var defaultSpan time.Duration
+	switch bucket {
+	case "hour":
+		defaultSpan = 24 * time.Hour
+	case "day":
+		defaultSpan = 30 * 24 * time.Hour
+	default:
+		return badRequest("bucket must be hour or day, not %q.", bucket)
+	}
+	now := time.Now().UTC()
+	until, err := timeParam(q.Get("until"), "until", now)
+	if err != nil {
+		return err
+	}
+	since, err := timeParam(q.Get("since"), "since", until.Add(-defaultSpan))
+	if err != nil {
+		return err
+	}
+	if !since.Before(until) {
+		return badRequest("since must be before until.")
+	}
+	rows, err := db.New().WebhookStats(r.Context(), a.Pool, db.WebhookStatsParams{
+		BucketWidth: bucket,
+		Since:       since,
+		Until:       until,
+		Source:      optionalParam(q.Get("source")),
+		Event:       optionalParam(q.Get("event")),
+		MaxRows:     maxStatsRows,
+	})
+	if err != nil {
+		return err
+	}
+	res := webhookStatsResponse{Bucket: bucket, Since: since, Until: until, Stats: make([]webhookStat, 0, len(rows))}
+	for _, row := range rows {
+		res.Stats = append(res.Stats, webhookStat{
+			Bucket:               row.Bucket.UTC(),
+			Source:               row.Source,
+			Event:                row.Event,
+			Receipts:             row.Receipts,
+			Verified:             row.Verified,
+			Processed:            row.Processed,
+			AvgProcessingSeconds: optionalFloat(row.AvgProcessingSeconds),
+			P95ProcessingSeconds: optionalFloat(row.P95ProcessingSeconds),
+		})
+	}
+	ok(w, res)
+	return nil
+}
+
+// timeParam parses an RFC 3339 query parameter, or returns def when empty.
+func timeParam(v, name string, def time.Time) (time.Time, error) {
+	if v == "" {
+		return def, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, badRequest("%s must be an RFC 3339 time like 2026-11-22T10:00:00Z, not %q.", name, v)
+	}
+	return t.UTC(), nil
+}
+
+func optionalParam(v string) *string {
+	if v == "" {
+		return nil
+	}
+	return &v
+}
+
+// optionalFloat reads a nullable float column sqlc could not type.
+func optionalFloat(v any) *float64 {
+	f, ok := v.(float64)
+	if !ok {
+		return nil
+	}
+	return &f
+}
