@@ -7,9 +7,36 @@ package db
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
+
+const webhookReceiptDeleteOlderThan = `-- name: WebhookReceiptDeleteOlderThan :execrows
+DELETE FROM webhook_receipts
+WHERE id IN (
+    SELECT r.id FROM webhook_receipts r
+    WHERE r.created_at < $1
+    ORDER BY r.created_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+`
+
+type WebhookReceiptDeleteOlderThanParams struct {
+	Cutoff    time.Time
+	BatchSize int32
+}
+
+// One retention batch: small, so no lock is held for long, and SKIP LOCKED
+// so it never waits on a receipt being processed.
+func (q *Queries) WebhookReceiptDeleteOlderThan(ctx context.Context, db DBTX, arg WebhookReceiptDeleteOlderThanParams) (int64, error) {
+	result, err := db.Exec(ctx, webhookReceiptDeleteOlderThan, arg.Cutoff, arg.BatchSize)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
 
 const webhookReceiptGetByID = `-- name: WebhookReceiptGetByID :one
 SELECT id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr, created_at, processed_at FROM webhook_receipts WHERE id = $1

@@ -23,18 +23,23 @@ type Config struct {
 	MaxWorkers        int
 	FetchCooldown     time.Duration
 	FetchPollInterval time.Duration
+	// PruneInterval is how often the retention job runs; zero disables it.
+	PruneInterval time.Duration
 }
 
 // WorkerDeps is what workers need from the process.
 type WorkerDeps struct {
 	Logger *slog.Logger
 	Pool   *pgxpool.Pool
+	// WebhookRetention is how long receipts are kept; zero keeps them all.
+	WebhookRetention time.Duration
 }
 
 // NewWorkers registers every job kind Bespin works.
 func NewWorkers(deps WorkerDeps) *river.Workers {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &RandomTextWorker{})
+	river.AddWorker(workers, &PruneWebhookReceiptsWorker{Logger: deps.Logger, Pool: deps.Pool, Retention: deps.WebhookRetention})
 	return workers
 }
 
@@ -49,6 +54,15 @@ func NewClient(pool *pgxpool.Pool, workers *river.Workers, cfg Config) (*river.C
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}}
 		rc.FetchCooldown = cfg.FetchCooldown
 		rc.FetchPollInterval = cfg.FetchPollInterval
+		if cfg.PruneInterval > 0 {
+			// Only the elected leader enqueues periodic jobs, so one prune
+			// runs at a time however many instances there are.
+			rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(
+				river.PeriodicInterval(cfg.PruneInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return PruneWebhookReceiptsArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true},
+			))
+		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), rc)
 	if err != nil {

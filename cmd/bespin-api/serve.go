@@ -68,8 +68,13 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) 
 	}
 	if workers {
 		jobsCfg.MaxWorkers = cfg.JobWorkers
+		if cfg.WebhookRetention > 0 {
+			jobsCfg.PruneInterval = time.Hour
+		}
 	}
-	riverClient, err := jobs.NewClient(pool, jobs.NewWorkers(jobs.WorkerDeps{Logger: logger, Pool: pool}), jobsCfg)
+	riverClient, err := jobs.NewClient(pool, jobs.NewWorkers(jobs.WorkerDeps{
+		Logger: logger, Pool: pool, WebhookRetention: cfg.WebhookRetention,
+	}), jobsCfg)
 	if err != nil {
 		return err
 	}
