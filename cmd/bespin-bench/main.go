@@ -1,0 +1,164 @@
+// Command bespin-bench measures Bespin beside its baselines, in one run, on
+// one Postgres: it builds nothing itself (make bench builds bin/bespin-api),
+// creates fresh databases, starts bespin-api as a separate process the way a
+// user runs it, drives each scenario over real HTTP and WebSocket, runs the
+// scenario's baseline on the same Postgres, and prints one JSON line per
+// scenario followed by a table. Every ratio is Bespin's figure divided by
+// its baseline's: above 1 is better for throughput, below 1 for latency.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+type options struct {
+	bin         string
+	adminURL    string
+	redisAddr   string
+	scenarios   []string
+	duration    time.Duration
+	concurrency int
+	jobs        int
+	jobWorkers  int
+	rate        int
+	watchers    int
+	watchJobs   int
+	keep        bool
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "bespin-bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bespin-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	var scenarios string
+	fs.StringVar(&o.bin, "bin", "bin/bespin-api", "the bespin-api binary to measure")
+	fs.StringVar(&o.adminURL, "database-url", envOr("BENCH_DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"), "Postgres server (maintenance database); bench databases are created and dropped there")
+	fs.StringVar(&o.redisAddr, "redis-addr", envOr("REDIS_ADDR", "127.0.0.1:6379"), "Redis address")
+	fs.StringVar(&scenarios, "scenarios", "webhooks,jobs,e2e,fanout", "comma-separated scenarios to run")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measuring time of the webhooks and e2e scenarios (each side)")
+	fs.IntVar(&o.concurrency, "concurrency", 64, "concurrent clients in the webhooks scenario")
+	fs.IntVar(&o.jobs, "jobs", 5000, "jobs drained in the jobs scenario")
+	fs.IntVar(&o.jobWorkers, "job-workers", 50, "River MaxWorkers, for Bespin and the bare-River baseline alike")
+	fs.IntVar(&o.rate, "rate", 200, "jobs per second created in the e2e scenario")
+	fs.IntVar(&o.watchers, "watchers", 10000, "WebSocket watchers in the fanout scenario")
+	fs.IntVar(&o.watchJobs, "watch-jobs", 100, "jobs the fanout watchers are spread across")
+	fs.BoolVar(&o.keep, "keep", false, "keep the bench databases (for inspection)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, s := range strings.Split(scenarios, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			if _, ok := scenarioFuncs[s]; !ok {
+				return fmt.Errorf("unknown scenario %q (have webhooks, jobs, e2e, fanout)", s)
+			}
+			o.scenarios = append(o.scenarios, s)
+		}
+	}
+	if _, err := os.Stat(o.bin); err != nil {
+		return fmt.Errorf("%s: %w (run `make bench`, which builds it)", o.bin, err)
+	}
+	raiseFileLimit(stderr)
+
+	var results []result
+	for _, name := range o.scenarios {
+		progress(stderr, "scenario %s", name)
+		start := time.Now()
+		res, err := scenarioFuncs[name](ctx, o, stderr)
+		if err != nil {
+			return fmt.Errorf("scenario %s: %w", name, err)
+		}
+		res.Scenario = name
+		res.Seconds = time.Since(start).Seconds()
+		line, _ := json.Marshal(res)
+		fmt.Fprintln(stdout, string(line))
+		results = append(results, res)
+	}
+	printTable(stdout, results)
+	return nil
+}
+
+var scenarioFuncs = map[string]func(context.Context, options, io.Writer) (result, error){
+	"webhooks": runWebhooks,
+	"jobs":     runJobs,
+	"e2e":      runE2E,
+	"fanout":   runFanout,
+}
+
+// result is one scenario's figures. Bespin and Baseline hold the same keys.
+type result struct {
+	Scenario string             `json:"scenario"`
+	Bespin   map[string]float64 `json:"bespin"`
+	Baseline map[string]float64 `json:"baseline,omitempty"`
+	// Ratio is Bespin's figure over the baseline's for each compared key
+	// (for throughput higher is better; for latency lower is better).
+	Ratio   map[string]float64 `json:"ratio,omitempty"`
+	Notes   string             `json:"notes,omitempty"`
+	Seconds float64            `json:"seconds"`
+}
+
+func (r *result) compare(keys ...string) {
+	r.Ratio = map[string]float64{}
+	for _, k := range keys {
+		if b := r.Baseline[k]; b != 0 {
+			r.Ratio[k] = round(r.Bespin[k]/b, 3)
+		}
+	}
+}
+
+func printTable(w io.Writer, results []result) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nscenario\tmetric\tbespin\tbaseline\tratio")
+	for _, r := range results {
+		for _, k := range sortedKeys(r.Bespin) {
+			base, ratio := "", ""
+			if v, ok := r.Baseline[k]; ok {
+				base = fmt.Sprint(round(v, 3))
+			}
+			if v, ok := r.Ratio[k]; ok {
+				ratio = fmt.Sprint(v)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", r.Scenario, k, round(r.Bespin[k], 3), base, ratio)
+		}
+	}
+	tw.Flush()
+}
+
+func progress(w io.Writer, format string, args ...any) {
+	fmt.Fprintf(w, "%s bench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func raiseFileLimit(stderr io.Writer) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			progress(stderr, "could not raise the open-file limit: %v", err)
+		}
+	}
+}

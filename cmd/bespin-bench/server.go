@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// benchDB is a fresh database on the bench server, dropped by drop.
+type benchDB struct {
+	name, url string
+	pool      *pgxpool.Pool
+	admin     string
+}
+
+func createDB(ctx context.Context, o options, purpose string) (*benchDB, error) {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	name := "bespin_bench_" + purpose + "_" + hex.EncodeToString(b)
+	conn, err := pgx.Connect(ctx, o.adminURL)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w (start Postgres or set -database-url)", redact(o.adminURL), err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(o.adminURL)
+	u.Path = "/" + name
+	d := &benchDB{name: name, url: u.String(), admin: o.adminURL}
+	pc, err := pgxpool.ParseConfig(d.url)
+	if err != nil {
+		return nil, err
+	}
+	pc.MaxConns = int32(max(o.concurrency, o.jobWorkers) + 10)
+	d.pool, err = pgxpool.NewWithConfig(ctx, pc)
+	return d, err
+}
+
+func (d *benchDB) drop(keep bool) {
+	d.pool.Close()
+	if keep {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if conn, err := pgx.Connect(ctx, d.admin); err == nil {
+		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+d.name+" WITH (FORCE)")
+		conn.Close(ctx)
+	}
+}
+
+// server is a running bespin-api process.
+type server struct {
+	cmd  *exec.Cmd
+	url  string
+	done chan error
+	logs *strings.Builder
+}
+
+// startServer runs `bespin-api <command>` with env on a free port and waits
+// until /readyz answers 200 (serve) or the log says the worker started.
+func startServer(ctx context.Context, o options, dbURL, command string, env ...string) (*server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	cmd := exec.Command(o.bin, command)
+	cmd.Env = append(os.Environ(),
+		"DATABASE_URL="+dbURL,
+		"REDIS_ADDR="+o.redisAddr,
+		"REDIS_KEY_PREFIX=bespinbench:"+hex.EncodeToString(b)+":",
+		"PORT="+strconv.Itoa(port),
+		"LOG_LEVEL=warn",
+		"LOG_FORMAT=json",
+		"BESPIN_ENV=development",
+		"RATE_LIMIT_JOBS_PER_MINUTE=0",
+		"RATE_LIMIT_WEBHOOKS_PER_MINUTE=0",
+		"JOB_WORKERS="+strconv.Itoa(o.jobWorkers),
+		"DB_MAX_CONNS="+strconv.Itoa(max(o.concurrency, o.jobWorkers)+10),
+		"TEST_WEBHOOK_SECRET="+benchSecret,
+	)
+	cmd.Env = append(cmd.Env, env...)
+	logs := &strings.Builder{}
+	stderr, _ := cmd.StderrPipe()
+	cmd.Stdout = logs
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{cmd: cmd, url: "http://127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1), logs: logs}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logs.WriteString(sc.Text() + "\n")
+		}
+		s.done <- cmd.Wait()
+	}()
+	if command == "worker" {
+		return s, nil
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-s.done:
+			return nil, fmt.Errorf("bespin-api exited: %v\n%s", err, logs.String())
+		default:
+		}
+		resp, err := http.Get(s.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.stop()
+	return nil, fmt.Errorf("bespin-api did not become ready within 60s\n%s", logs.String())
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (s *server) stop() error {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		return err
+	case <-time.After(45 * time.Second):
+		_ = s.cmd.Process.Kill()
+		return fmt.Errorf("bespin-api did not stop within 45s")
+	}
+}
+
+// rss is the server's resident memory in bytes, from /proc.
+func (s *server) rss() (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return parseVmRSS(f)
+}
+
+func parseVmRSS(r io.Reader) (int64, error) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			fields := strings.Fields(rest)
+			kb, err := strconv.ParseInt(fields[0], 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS")
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func redact(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(bad URL)"
+	}
+	return p.Redacted()
+}
