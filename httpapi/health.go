@@ -58,6 +58,10 @@ func (a *api) index(w http.ResponseWriter, r *http.Request) error {
 			"health":  "/healthz",
 			"ready":   "/readyz",
 			"metrics": "/metrics",
+			"jobs":    "/api/jobs",
+			"job":     "/api/jobs/{id}",
+			"create":  "/api/jobs/random-text",
+			"ws":      "/api/ws?job_id={id}",
 		},
 	})
 	return nil
