@@ -17,14 +17,20 @@ import (
 // when the client cannot keep up.
 type Hub struct {
 	mu     sync.Mutex
-	jobs   map[int64]map[*subscriber]struct{}
-	kinds  map[int64]string // of watched jobs, for the message when one is deleted
+	jobs   map[int64]*jobWatch
 	topics map[string]map[*subscriber]struct{}
+}
+
+// jobWatch is one watched job.
+type jobWatch struct {
+	subs map[*subscriber]struct{}
+	kind string       // for the message if the job is deleted
+	last *jobs.Status // the last status published to its watchers
 }
 
 // NewHub returns an empty hub. Topics exist once added with AddTopic.
 func NewHub() *Hub {
-	return &Hub{jobs: map[int64]map[*subscriber]struct{}{}, kinds: map[int64]string{}, topics: map[string]map[*subscriber]struct{}{}}
+	return &Hub{jobs: map[int64]*jobWatch{}, topics: map[string]map[*subscriber]struct{}{}}
 }
 
 // TopicJobs streams every job status change.
@@ -89,7 +95,17 @@ func (h *Hub) WatchedJobs() []int64 {
 func (h *Hub) watched(id int64) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.jobs[id]) > 0
+	return h.jobs[id] != nil
+}
+
+// lastPublished is the last status the job's watchers were sent, if any.
+func (h *Hub) lastPublished(id int64) *jobs.Status {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if w := h.jobs[id]; w != nil {
+		return w.last
+	}
+	return nil
 }
 
 // publishJob sends st to the job's watchers, and to the jobs stream when
@@ -106,8 +122,11 @@ func (h *Hub) publishJob(st jobs.Status, toStream bool) error {
 	terminal := st.Terminal()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for s := range h.jobs[id] {
-		s.offer(data, terminal)
+	if w := h.jobs[id]; w != nil {
+		w.last = &st
+		for s := range w.subs {
+			s.offer(data, terminal)
+		}
 	}
 	if toStream {
 		for s := range h.topics[TopicJobs] {
@@ -120,28 +139,33 @@ func (h *Hub) publishJob(st jobs.Status, toStream bool) error {
 func (h *Hub) kind(id int64) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.kinds[id]
+	if w := h.jobs[id]; w != nil {
+		return w.kind
+	}
+	return ""
 }
 
 func (h *Hub) subscribeJob(id int64, kind string) *subscriber {
 	s := newSubscriber(true)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.jobs[id] == nil {
-		h.jobs[id] = map[*subscriber]struct{}{}
-		h.kinds[id] = kind
+	w := h.jobs[id]
+	if w == nil {
+		w = &jobWatch{subs: map[*subscriber]struct{}{}, kind: kind}
+		h.jobs[id] = w
 	}
-	h.jobs[id][s] = struct{}{}
+	w.subs[s] = struct{}{}
 	return s
 }
 
 func (h *Hub) unsubscribeJob(id int64, s *subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.jobs[id], s)
-	if len(h.jobs[id]) == 0 {
-		delete(h.jobs, id)
-		delete(h.kinds, id)
+	if w := h.jobs[id]; w != nil {
+		delete(w.subs, s)
+		if len(w.subs) == 0 {
+			delete(h.jobs, id)
+		}
 	}
 }
 

@@ -74,6 +74,7 @@ func (f *JobFeed) Process(ctx context.Context, payloads []string, resync bool) e
 	// notifications said running (see below).
 	var order []int64
 	sawRunning := map[int64]bool{}
+	lastState := map[int64]string{}
 	notified := map[int64]bool{}
 	now := time.Now()
 	for _, p := range payloads {
@@ -98,6 +99,7 @@ func (f *JobFeed) Process(ctx context.Context, payloads []string, resync bool) e
 			if state == string(db.RiverJobStateRunning) {
 				sawRunning[id] = true
 			}
+			lastState[id] = state
 		}
 	}
 
@@ -136,24 +138,35 @@ func (f *JobFeed) Process(ctx context.Context, payloads []string, resync bool) e
 	publish := func(id int64, fromNotification bool) error {
 		row, ok := rows[id]
 		if !ok {
-			// Gone: deleted (or never committed). Only watchers care.
-			if f.hub.watched(id) {
+			// Gone: deleted (or never committed).
+			if f.hub.watched(id) || (fromNotification && lastState[id] == jobs.StateDeleted) {
 				return f.hub.publishJob(jobs.DeletedStatus(id, f.hub.kind(id), now), fromNotification)
 			}
 			return nil
 		}
 		st := jobs.StatusFromRow(row)
-		// A job can finish before its "running" notification is read: the
-		// row then already says completed. The notification still proves
-		// it ran, so watchers are told so first, and see every step.
-		if fromNotification && sawRunning[id] && st.State != string(db.RiverJobStateRunning) &&
-			(st.Terminal() || st.State == string(db.RiverJobStateRetryable)) && row.AttemptedAt != nil {
+		if !fromNotification {
+			return f.hub.publishJob(st, false)
+		}
+		// A job seen "running" ran, even when it finished before the
+		// notification was read: watchers are told so first, and see every
+		// step (unless a resync already sent them something later).
+		last := f.hub.lastPublished(id)
+		if sawRunning[id] && st.State != string(db.RiverJobStateRunning) && row.AttemptedAt != nil && row.Attempt > 0 &&
+			(last == nil || (last.Status == jobs.StatusPending && last.Attempt < int(row.Attempt))) {
 			running := jobs.NewStatus(row.ID, row.Kind, db.RiverJobStateRunning, row.Attempt, nil, "", *row.AttemptedAt)
 			if err := f.hub.publishJob(running, true); err != nil {
 				return err
 			}
 		}
-		return f.hub.publishJob(st, fromNotification)
+		// When the row has moved on since the last notification read here,
+		// the change that moved it has its own notification on the way,
+		// which will publish it, in order; publishing it now could put it
+		// before statuses still to come from earlier notifications.
+		if lastState[id] == st.State {
+			return f.hub.publishJob(st, true)
+		}
+		return nil
 	}
 	for _, id := range order {
 		if want[id] {

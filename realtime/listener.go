@@ -49,8 +49,10 @@ type ListenerConfig struct {
 // exponential backoff, and after every connection tells each feed to
 // resync.
 type Listener struct {
-	cfg   ListenerConfig
-	feeds map[string]*feedRunner
+	cfg       ListenerConfig
+	feeds     map[string]*feedRunner
+	connected chan struct{}
+	once      sync.Once
 }
 
 // NewListener returns a Listener; Add feeds, then Run it.
@@ -70,7 +72,7 @@ func NewListener(cfg ListenerConfig) *Listener {
 	}
 	cc.RuntimeParams["application_name"] = ListenerApplicationName
 	cfg.ConnConfig = cc
-	return &Listener{cfg: cfg, feeds: map[string]*feedRunner{}}
+	return &Listener{cfg: cfg, feeds: map[string]*feedRunner{}, connected: make(chan struct{})}
 }
 
 // ListenerApplicationName is the application_name of the LISTEN session,
@@ -157,6 +159,10 @@ func (fr *feedRunner) run(ctx context.Context) {
 	}
 }
 
+// Connected is closed once the listener has first LISTENed (and asked its
+// feeds to resync).
+func (l *Listener) Connected() <-chan struct{} { return l.connected }
+
 // Run keeps the LISTEN connection up until ctx is cancelled.
 func (l *Listener) Run(ctx context.Context) {
 	var wg sync.WaitGroup
@@ -181,6 +187,7 @@ func (l *Listener) Run(ctx context.Context) {
 			for _, fr := range l.feeds {
 				fr.requestResync()
 			}
+			l.once.Do(func() { close(l.connected) })
 		})
 		if ctx.Err() != nil {
 			return
