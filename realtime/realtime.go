@@ -23,11 +23,18 @@
 // changes made elsewhere (River UI, JobCancel from another instance, the
 // rescuer), and would need a NOTIFY of its own per job anyway.
 //
-// Measured with BenchmarkJobNotifyTrigger (notify_bench_test.go): River draining
-// pre-inserted no-op jobs, 50 workers, on the local Postgres 15, with
-// and without the triggers (and a listener receiving everything):
+// Measured with BenchmarkJobNotifyTrigger (notify_bench_test.go): River
+// draining 20,000 pre-inserted no-op jobs with 50 workers, on the local
+// Postgres 15 (2 vCPUs), with and without the triggers and a session
+// LISTENing to everything they send, mean of 3 drains each:
 //
-//	MEASUREMENT
+//	go test -run '^$' -bench JobNotifyTrigger -benchtime 3x ./realtime
+//	with_trigger      4175 jobs/s   723 NOTIFYs per drain
+//	without_trigger   4520 jobs/s     0
+//
+// The triggers cost about 8% of River's raw throughput on a no-op job (less
+// on real work), and 40,000 state changes (running, completed) cost 723
+// NOTIFYs: about 55 changes per NOTIFY, because River batches.
 //
 // # Ordering
 //
