@@ -53,11 +53,16 @@ func (a *api) index(w http.ResponseWriter, r *http.Request) error {
 		Name:    "bespin",
 		Version: a.Version,
 		Links: map[string]string{
-			"self":    "/api/",
-			"test":    "/api/test",
-			"health":  "/healthz",
-			"ready":   "/readyz",
-			"metrics": "/metrics",
+			"self":        "/api/",
+			"test":        "/api/test",
+			"health":      "/healthz",
+			"ready":       "/readyz",
+			"metrics":     "/metrics",
+			"jobs":        "/api/jobs",
+			"job":         "/api/jobs/{id}",
+			"jobs_test":   "/api/jobs/test",
+			"random_text": "/api/jobs/random-text",
+			"websocket":   "/api/ws?job_id={id}",
 		},
 	})
 	return nil

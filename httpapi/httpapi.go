@@ -17,6 +17,7 @@ import (
 
 	"github.com/bespin/bespin/metrics"
 	"github.com/bespin/bespin/ratelimit"
+	"github.com/bespin/bespin/realtime"
 )
 
 // Deps is everything the HTTP API needs, passed explicitly.
@@ -28,6 +29,8 @@ type Deps struct {
 	Limiter *ratelimit.Limiter
 	Metrics *metrics.Metrics
 	Version string
+	// Realtime serves WebSockets (/api/ws, /api/ws/jobs).
+	Realtime *realtime.Server
 
 	// APITokens protect the read API, metrics and dashboards. Empty leaves
 	// them open (development only; the config refuses it in production).
@@ -90,6 +93,13 @@ func (a *api) routes(mux *http.ServeMux) {
 
 	mux.Handle("GET /api/{$}", a.handle(a.index))
 	mux.Handle("GET /api/test", a.handle(a.test))
+
+	mux.Handle("POST /api/jobs/random-text", a.rateLimit("jobs", a.RateLimitJobs, a.handle(a.createRandomTextJob)))
+	mux.Handle("GET /api/jobs/test", a.handle(a.jobsTest))
+	mux.Handle("GET /api/jobs/{id}", a.handle(a.getJob))
+	mux.Handle("GET /api/jobs", a.requireToken(a.handle(a.listJobs)))
+	mux.Handle("GET /api/ws", a.handle(a.websocket))
+	mux.Handle("GET /api/ws/jobs", a.handle(a.websocket))
 
 	mux.Handle("GET /api/webhooks/stats", a.requireToken(a.handle(a.webhookStats)))
 }

@@ -17,13 +17,15 @@ import (
 	"github.com/bespin/bespin/jobs"
 	"github.com/bespin/bespin/metrics"
 	"github.com/bespin/bespin/ratelimit"
+	"github.com/bespin/bespin/realtime"
 	"github.com/bespin/bespin/sql/migrations"
 )
 
 // serve runs until ctx is cancelled, then shuts down in order: stop
-// accepting and finish in-flight requests, soft-stop River (cancelling what
-// is still running when the deadline nears), and close the pool. withHTTP
-// false is the `worker` command.
+// accepting and finish in-flight requests, close WebSockets with 1001,
+// soft-stop River (cancelling what is still running when the deadline
+// nears), close the LISTEN connection, and close the pool. withHTTP false
+// is the `worker` command.
 func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) error {
 	if err := prepareSchema(cfg, logger); err != nil {
 		return err
@@ -86,8 +88,27 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) 
 	}
 
 	var srv *http.Server
+	var ws *realtime.Server
 	serveErr := make(chan error, 1)
+	listenerCtx, stopListener := context.WithCancel(context.Background())
+	listenerDone := make(chan struct{})
+	defer func() { stopListener(); <-listenerDone }()
+	if !withHTTP {
+		close(listenerDone)
+	}
 	if withHTTP {
+		// Job status reaches WebSocket watchers through LISTEN/NOTIFY on a
+		// connection of its own (see package realtime).
+		hub := realtime.NewHub()
+		jobFeed := realtime.NewJobFeed(pool, hub, logger, m)
+		listener := realtime.NewListener(realtime.ListenerConfig{ConnConfig: pool.Config().ConnConfig, Logger: logger, Metrics: m})
+		jobFeed.AttachTo(listener)
+		go func() { defer close(listenerDone); listener.Run(listenerCtx) }()
+		ws = realtime.NewServer(realtime.ServerConfig{
+			Hub: hub, Jobs: jobFeed, Logger: logger, Metrics: m,
+			AllowedOrigins: cfg.AllowedOrigins, Development: !cfg.production(),
+		})
+
 		if len(cfg.APITokens) == 0 {
 			logger.Warn("API_TOKEN is not set: the read API, /metrics and dashboards are open (development only)")
 		}
@@ -99,6 +120,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) 
 			Limiter:           ratelimit.New(rdb, cfg.RedisKeyPrefix+"rl:"),
 			Metrics:           m,
 			Version:           version(),
+			Realtime:          ws,
 			APITokens:         cfg.APITokens,
 			TrustedProxies:    cfg.TrustedProxies,
 			RateLimitJobs:     ratelimit.Limit(cfg.RateLimitJobs),
@@ -135,10 +157,16 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) 
 		if err := srv.Shutdown(shutdownCtx); err != nil {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 		}
+		// Hijacked connections are not the http.Server's to wait for.
+		if err := ws.Shutdown(shutdownCtx); err != nil {
+			errs = append(errs, fmt.Errorf("websocket shutdown: %w", err))
+		}
 	}
 	if workers {
 		errs = append(errs, stopRiver(shutdownCtx, riverClient, logger))
 	}
+	stopListener()
+	<-listenerDone
 	logger.Info("stopped")
 	return errors.Join(errs...)
 }

@@ -1,0 +1,71 @@
+package httpapi
+
+import (
+	"bufio"
+	"crypto/subtle"
+	"net"
+	"net/http"
+	"strings"
+)
+
+// websocket serves GET /api/ws and /api/ws/jobs: ?job_id=<id> watches one
+// job; ?topic=<name> (token) streams a topic for dashboards. Everything
+// that can be refused is refused here, as a JSON error, before upgrading.
+func (a *api) websocket(w http.ResponseWriter, r *http.Request) error {
+	if !a.Realtime.OriginAllowed(r) {
+		return errorf(http.StatusForbidden, "origin_not_allowed",
+			"Origin %q may not open WebSockets here; allowed origins are set with ALLOWED_ORIGINS.", r.Header.Get("Origin"))
+	}
+	q := r.URL.Query()
+	topic, jobID := q.Get("topic"), q.Get("job_id")
+	switch {
+	case topic != "" && jobID != "":
+		return badRequest("Give either job_id or topic, not both.")
+	case topic != "":
+		if !a.Realtime.HasTopic(topic) {
+			return badRequest("topic %q is not a stream; try topic=jobs.", topic)
+		}
+		if !a.authorized(r) && !a.queryTokenOK(q.Get("token")) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="bespin"`)
+			return errorf(http.StatusUnauthorized, "unauthorized",
+				"Streams need an Authorization: Bearer <API_TOKEN> header (or, from browsers, a token query parameter).")
+		}
+		a.Realtime.ServeTopic(hijacker{w}, r, topic)
+		return nil
+	case jobID == "":
+		return badRequest("job_id is required (or topic, for a stream).")
+	}
+	id, err := parseJobID(jobID, "job_id")
+	if err != nil {
+		return err
+	}
+	st, err := a.jobStatus(r, id)
+	if err != nil {
+		return err
+	}
+	a.Realtime.ServeJob(hijacker{w}, r, id, st.Kind)
+	return nil
+}
+
+// queryTokenOK checks a token sent as a query parameter (browsers cannot
+// set headers on WebSockets), in constant time like authorized.
+func (a *api) queryTokenOK(token string) bool {
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return false
+	}
+	match := 0
+	for _, t := range a.APITokens {
+		match |= subtle.ConstantTimeCompare([]byte(token), []byte(t))
+	}
+	return match == 1
+}
+
+// hijacker exposes Hijack through the middleware's wrapped writers, which
+// forward it only via Unwrap (http.ResponseController); the WebSocket
+// library asks for http.Hijacker directly.
+type hijacker struct{ http.ResponseWriter }
+
+func (h hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(h.ResponseWriter).Hijack()
+}

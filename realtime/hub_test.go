@@ -1,0 +1,141 @@
+package realtime
+
+import (
+	"context"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+)
+
+func TestSubscriberCoalescesWhenBehind(t *testing.T) {
+	t.Parallel()
+	s := newSubscriber(true)
+	for i := range jobQueueCap + 3 {
+		s.offer([]byte(strconv.Itoa(i)), false)
+	}
+	s.offer([]byte("last"), true)
+	s.offer([]byte("last"), true) // repeats are skipped
+	msgs, dropped := s.take()
+	require.False(t, dropped)
+	require.Len(t, msgs, 4, "the queue restarted from the newest when it overflowed")
+	require.Equal(t, "last", string(msgs[len(msgs)-1].data))
+	require.True(t, msgs[len(msgs)-1].terminal)
+}
+
+func TestStreamSubscriberDroppedWhenBehind(t *testing.T) {
+	t.Parallel()
+	s := newSubscriber(false)
+	for i := range streamQueueCap {
+		s.offer([]byte(strconv.Itoa(i)), false)
+	}
+	_, dropped := s.take()
+	require.False(t, dropped)
+	for i := range streamQueueCap + 1 {
+		s.offer([]byte(strconv.Itoa(i)), false)
+	}
+	msgs, dropped := s.take()
+	require.True(t, dropped)
+	require.Empty(t, msgs)
+}
+
+func TestOriginPolicy(t *testing.T) {
+	t.Parallel()
+	dev := NewServer(ServerConfig{Hub: NewHub(), AllowedOrigins: []string{"https://app.example.com"}, Development: true})
+	prod := NewServer(ServerConfig{Hub: NewHub(), AllowedOrigins: []string{"https://app.example.com"}})
+	for _, tc := range []struct {
+		origin    string
+		dev, prod bool
+	}{
+		{"", true, true},
+		{"https://app.example.com", true, true},
+		{"https://APP.example.com", true, true},
+		{"https://evil.example.com", false, false},
+		{"http://localhost:5173", true, false},
+		{"http://127.0.0.1:3000", true, false},
+		{"http://api.test", true, true}, // same host as the request
+		{"null", false, false},
+	} {
+		r := httptest.NewRequest("GET", "http://api.test/api/ws", nil)
+		if tc.origin != "" {
+			r.Header.Set("Origin", tc.origin)
+		}
+		require.Equal(t, tc.dev, dev.OriginAllowed(r), "development, origin %q", tc.origin)
+		require.Equal(t, tc.prod, prod.OriginAllowed(r), "production, origin %q", tc.origin)
+	}
+}
+
+// The jobs stream carries every job's changes, and does not close when a
+// job finishes.
+func TestTopicStream(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	conn := dial(t, b.url+"?topic=jobs")
+	require.Eventually(t, func() bool { return b.hub.HasSubscribers(TopicJobs) }, 5*time.Second, 5*time.Millisecond)
+
+	id1, id2 := b.insertJob(t), b.insertJob(t)
+	seen := map[string][]string{}
+	for range 2 {
+		st := readStatus(t, conn)
+		seen[st.JobID] = append(seen[st.JobID], st.State)
+	}
+	b.exec(t, `UPDATE river_job SET state = 'completed', attempt = 1, attempted_at = now(), finalized_at = now() WHERE id = $1`, id1)
+	st := readStatus(t, conn)
+	seen[st.JobID] = append(seen[st.JobID], st.State)
+	require.Equal(t, []string{"available", "completed"}, seen[strconv.FormatInt(id1, 10)])
+	require.Equal(t, []string{"available"}, seen[strconv.FormatInt(id2, 10)])
+}
+
+// A payload on another channel reaches its topic through a TopicFeed.
+func TestTopicFeed(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{extraFeed: func(h *Hub, l *Listener) {
+		NewTopicFeed(h, "bespin_test_stream", "things", discardLogger()).AttachTo(l)
+	}})
+	conn := dial(t, b.url+"?topic=things")
+	require.Eventually(t, func() bool { return b.hub.HasSubscribers("things") }, 5*time.Second, 5*time.Millisecond)
+	b.exec(t, `SELECT pg_notify('bespin_test_stream', 'not json')`)
+	b.exec(t, `SELECT pg_notify('bespin_test_stream', '{"id": "r1"}')`)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	_, data, err := conn.ReadMessage()
+	require.NoError(t, err)
+	require.JSONEq(t, `{"id": "r1"}`, string(data))
+}
+
+// A client that stops answering pings is dropped.
+func TestSilentClientDropped(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{serverCfg: func(c *ServerConfig) {
+		c.PingInterval = 20 * time.Millisecond
+		c.PongTimeout = 100 * time.Millisecond
+	}})
+	id := b.insertJob(t)
+	// Ping handling happens while reading; a client that never reads never
+	// answers.
+	conn, resp, err := websocket.DefaultDialer.Dial(b.url+"?job_id="+strconv.FormatInt(id, 10), nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	defer conn.Close()
+	require.Eventually(t, func() bool { return testutil.ToFloat64(b.metrics.WebSocketConnections) == 1 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(b.metrics.WebSocketConnections) == 0 }, 5*time.Second, 5*time.Millisecond)
+	require.Empty(t, b.hub.WatchedJobs())
+}
+
+// Shutdown says "going away" (1001) to every client.
+func TestShutdownClosesWith1001(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	id := b.insertJob(t)
+	conn := dial(t, b.url+"?job_id="+strconv.FormatInt(id, 10))
+	require.Equal(t, "pending", readStatus(t, conn).Status)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- b.server.Shutdown(ctx) }()
+	requireClose(t, conn, websocket.CloseGoingAway)
+	require.NoError(t, <-errc)
+}

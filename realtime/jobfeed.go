@@ -1,0 +1,200 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/bespin/bespin/db"
+	"github.com/bespin/bespin/jobs"
+	"github.com/bespin/bespin/metrics"
+)
+
+// JobChannel is the channel migration 000010's triggers NOTIFY on.
+const JobChannel = "bespin_jobs"
+
+// readBatch bounds the ids read in one query.
+const readBatch = 1000
+
+// JobFeed turns bespin_jobs notifications into job_status messages: it
+// reads the rows it needs (batched, one query per 1000 ids) and publishes
+// them to the hub. A notification names ids and states only; the row is
+// the truth, so a status read after several changes is simply the newest.
+type JobFeed struct {
+	db      db.DBTX
+	hub     *Hub
+	logger  *slog.Logger
+	metrics *metrics.Metrics
+	wake    func()
+
+	mu      sync.Mutex
+	refresh map[int64]struct{} // new watchers waiting for their first status
+}
+
+// NewJobFeed returns the feed; add it to the listener with AttachTo.
+func NewJobFeed(conn db.DBTX, hub *Hub, logger *slog.Logger, m *metrics.Metrics) *JobFeed {
+	hub.AddTopic(TopicJobs)
+	return &JobFeed{db: conn, hub: hub, logger: logger, metrics: m, wake: func() {}, refresh: map[int64]struct{}{}}
+}
+
+// AttachTo adds the feed to l.
+func (f *JobFeed) AttachTo(l *Listener) { f.wake = l.Add(f) }
+
+func (f *JobFeed) Channel() string { return JobChannel }
+
+// Refresh asks for id's current status to be read and published. A new
+// watcher's first status goes through here rather than being read by its
+// own handler, so that every status a watcher gets comes from the feed's
+// serial reads and none can overtake another.
+func (f *JobFeed) Refresh(id int64) {
+	f.mu.Lock()
+	f.refresh[id] = struct{}{}
+	f.mu.Unlock()
+	f.wake()
+}
+
+// notification is the payload the triggers send.
+type notification struct {
+	At   float64              `json:"at"` // epoch seconds of the change
+	Jobs [][2]json.RawMessage `json:"jobs"`
+}
+
+func (f *JobFeed) Process(ctx context.Context, payloads []string, resync bool) error {
+	f.mu.Lock()
+	refresh := f.refresh
+	f.refresh = map[int64]struct{}{}
+	f.mu.Unlock()
+
+	// Notified ids in order of first appearance, with whether any of their
+	// notifications said running (see below).
+	var order []int64
+	sawRunning := map[int64]bool{}
+	lastState := map[int64]string{}
+	notified := map[int64]bool{}
+	now := time.Now()
+	for _, p := range payloads {
+		var n notification
+		if err := json.Unmarshal([]byte(p), &n); err != nil {
+			f.logger.Warn("ignoring malformed job notification", slog.String("payload", p), slog.String("error", err.Error()))
+			continue
+		}
+		if lag := now.Sub(time.UnixMicro(int64(n.At * 1e6))); lag >= 0 {
+			f.metrics.NotificationLag.Observe(lag.Seconds())
+		}
+		for _, pair := range n.Jobs {
+			var id int64
+			var state string
+			if json.Unmarshal(pair[0], &id) != nil || json.Unmarshal(pair[1], &state) != nil {
+				continue
+			}
+			if !notified[id] {
+				notified[id] = true
+				order = append(order, id)
+			}
+			if state == string(db.RiverJobStateRunning) {
+				sawRunning[id] = true
+			}
+			lastState[id] = state
+		}
+	}
+
+	stream := f.hub.HasSubscribers(TopicJobs)
+	want := map[int64]bool{}
+	for _, id := range order {
+		if stream || f.hub.watched(id) {
+			want[id] = true
+		}
+	}
+	if resync {
+		for _, id := range f.hub.WatchedJobs() {
+			want[id] = true
+		}
+	}
+	for id := range refresh {
+		want[id] = true
+	}
+	if len(want) == 0 {
+		return nil
+	}
+
+	rows, err := f.read(ctx, slices.Sorted(maps.Keys(want)))
+	if err != nil {
+		// Put the new watchers back; the listener retries with a resync,
+		// which covers everything else.
+		f.mu.Lock()
+		for id := range refresh {
+			f.refresh[id] = struct{}{}
+		}
+		f.mu.Unlock()
+		return err
+	}
+
+	// Notified jobs first, in notification order, then the rest.
+	publish := func(id int64, fromNotification bool) error {
+		row, ok := rows[id]
+		if !ok {
+			// Gone: deleted (or never committed).
+			if f.hub.watched(id) || (fromNotification && lastState[id] == jobs.StateDeleted) {
+				return f.hub.publishJob(jobs.DeletedStatus(id, f.hub.kind(id), now), fromNotification)
+			}
+			return nil
+		}
+		st := jobs.StatusFromRow(row)
+		if !fromNotification {
+			return f.hub.publishJob(st, false)
+		}
+		// A job seen "running" ran, even when it finished before the
+		// notification was read: watchers are told so first, and see every
+		// step (unless a resync already sent them something later).
+		last := f.hub.lastPublished(id)
+		if sawRunning[id] && st.State != string(db.RiverJobStateRunning) && row.AttemptedAt != nil && row.Attempt > 0 &&
+			(last == nil || (last.Status == jobs.StatusPending && last.Attempt < int(row.Attempt))) {
+			running := jobs.NewStatus(row.ID, row.Kind, db.RiverJobStateRunning, row.Attempt, nil, "", *row.AttemptedAt)
+			if err := f.hub.publishJob(running, true); err != nil {
+				return err
+			}
+		}
+		// When the row has moved on since the last notification read here,
+		// the change that moved it has its own notification on the way,
+		// which will publish it, in order; publishing it now could put it
+		// before statuses still to come from earlier notifications.
+		if lastState[id] == st.State {
+			return f.hub.publishJob(st, true)
+		}
+		return nil
+	}
+	for _, id := range order {
+		if want[id] {
+			if err := publish(id, true); err != nil {
+				return err
+			}
+			delete(want, id)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(want)) {
+		if err := publish(id, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *JobFeed) read(ctx context.Context, ids []int64) (map[int64]db.JobStatusGetManyRow, error) {
+	q := db.New()
+	out := make(map[int64]db.JobStatusGetManyRow, len(ids))
+	for chunk := range slices.Chunk(ids, readBatch) {
+		rows, err := q.JobStatusGetMany(ctx, f.db, chunk)
+		if err != nil {
+			return nil, fmt.Errorf("read job statuses: %w", err)
+		}
+		for _, r := range rows {
+			out[r.ID] = r
+		}
+	}
+	return out, nil
+}
