@@ -29,12 +29,15 @@ type Config struct {
 type WorkerDeps struct {
 	Logger *slog.Logger
 	Pool   *pgxpool.Pool
+	// WebhookHandlers are run by process-webhook jobs; nil runs none.
+	WebhookHandlers *WebhookHandlers
 }
 
 // NewWorkers registers every job kind Bespin works.
 func NewWorkers(deps WorkerDeps) *river.Workers {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &RandomTextWorker{})
+	river.AddWorker(workers, &ProcessWebhookWorker{Logger: deps.Logger, Pool: deps.Pool, Handlers: deps.WebhookHandlers})
 	return workers
 }
 
