@@ -53,11 +53,12 @@ func (a *api) index(w http.ResponseWriter, r *http.Request) error {
 		Name:    "bespin",
 		Version: a.Version,
 		Links: map[string]string{
-			"self":    "/api/",
-			"test":    "/api/test",
-			"health":  "/healthz",
-			"ready":   "/readyz",
-			"metrics": "/metrics",
+			"self":     "/api/",
+			"test":     "/api/test",
+			"health":   "/healthz",
+			"ready":    "/readyz",
+			"metrics":  "/metrics",
+			"webhooks": "/api/webhooks",
 		},
 	})
 	return nil

@@ -15,7 +15,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v) // the status is sent; a failed write means the client left
 }
 
-func ok(w http.ResponseWriter, v any)       { writeJSON(w, http.StatusOK, v) }
+func ok(w http.ResponseWriter, v any) { writeJSON(w, http.StatusOK, v) }
 func created(w http.ResponseWriter, location string, v any) {
 	w.Header().Set("Location", location)
 	writeJSON(w, http.StatusCreated, v)
