@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,6 +18,7 @@ import (
 	"github.com/bespin/bespin/metrics"
 	"github.com/bespin/bespin/ratelimit"
 	"github.com/bespin/bespin/sql/migrations"
+	"github.com/bespin/bespin/webhook"
 )
 
 // serve runs until ctx is cancelled, then shuts down in order: stop
@@ -60,7 +62,8 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) 
 	if workers {
 		jobsCfg.MaxWorkers = cfg.JobWorkers
 	}
-	riverClient, err := jobs.NewClient(pool, jobs.NewWorkers(jobs.WorkerDeps{Logger: logger, Pool: pool}), jobsCfg)
+	workerDeps := jobs.WorkerDeps{Logger: logger, Pool: pool, WebhookHandlers: jobs.NewWebhookHandlers()}
+	riverClient, err := jobs.NewClient(pool, jobs.NewWorkers(workerDeps), jobsCfg)
 	if err != nil {
 		return err
 	}
@@ -77,6 +80,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) 
 		if len(cfg.APITokens) == 0 {
 			logger.Warn("API_TOKEN is not set: the read API, /metrics and dashboards are open (development only)")
 		}
+		logWebhookSources(logger, cfg.Webhooks)
 		handler := httpapi.NewHandler(httpapi.Deps{
 			Logger:            logger,
 			Pool:              pool,
@@ -89,6 +93,10 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) 
 			TrustedProxies:    cfg.TrustedProxies,
 			RateLimitJobs:     ratelimit.Limit(cfg.RateLimitJobs),
 			RateLimitWebhooks: ratelimit.Limit(cfg.RateLimitWebhooks),
+
+			Webhooks:            cfg.Webhooks,
+			WebhookMaxBodyBytes: cfg.WebhookMaxBodyBytes,
+			RedisKeyPrefix:      cfg.RedisKeyPrefix,
 		})
 		srv = &http.Server{
 			Handler:           handler,
@@ -188,4 +196,20 @@ func newPool(ctx context.Context, cfg config) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("database pool: %w", err)
 	}
 	return pool, nil
+}
+
+// logWebhookSources says at start which webhook sources answer and which
+// are disabled for want of a secret (their deliveries get 404).
+func logWebhookSources(logger *slog.Logger, reg *webhook.Registry) {
+	for _, name := range reg.Enabled() {
+		if s, _ := reg.Source(name); s.DefaultSecret {
+			logger.Warn("webhook source uses the development default secret; set TEST_WEBHOOK_SECRET",
+				slog.String("source", name))
+		}
+	}
+	for _, d := range reg.Disabled() {
+		logger.Info("webhook source disabled: no secret configured",
+			slog.String("source", d.Name), slog.String("set", strings.Join(d.Vars, " or ")))
+	}
+	logger.Info("webhook sources enabled", slog.String("sources", strings.Join(reg.Enabled(), ",")))
 }
