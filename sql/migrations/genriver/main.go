@@ -31,7 +31,7 @@ func run(dir string) error {
 		return err
 	}
 	var maxNumber uint64
-	numberOf := map[int]uint64{}  // river version -> golang-migrate number
+	numberOf := map[int]uint64{}   // river version -> golang-migrate number
 	oldNames := map[int][]string{} // river version -> existing file names
 	for _, e := range entries {
 		m := nameRE.FindStringSubmatch(e.Name())
