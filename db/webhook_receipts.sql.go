@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,6 +39,35 @@ func (q *Queries) WebhookReceiptDeleteOlderThan(ctx context.Context, db DBTX, ar
 	return result.RowsAffected(), nil
 }
 
+const webhookReceiptGetByDeliveryID = `-- name: WebhookReceiptGetByDeliveryID :one
+SELECT id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr, created_at, processed_at FROM webhook_receipts WHERE source = $1 AND delivery_id = $2
+`
+
+type WebhookReceiptGetByDeliveryIDParams struct {
+	Source     string
+	DeliveryID *string
+}
+
+func (q *Queries) WebhookReceiptGetByDeliveryID(ctx context.Context, db DBTX, arg WebhookReceiptGetByDeliveryIDParams) (WebhookReceipt, error) {
+	row := db.QueryRow(ctx, webhookReceiptGetByDeliveryID, arg.Source, arg.DeliveryID)
+	var i WebhookReceipt
+	err := row.Scan(
+		&i.ID,
+		&i.Source,
+		&i.Event,
+		&i.DeliveryID,
+		&i.Body,
+		&i.Payload,
+		&i.Headers,
+		&i.Signature,
+		&i.Verified,
+		&i.ClientAddr,
+		&i.CreatedAt,
+		&i.ProcessedAt,
+	)
+	return i, err
+}
+
 const webhookReceiptGetByID = `-- name: WebhookReceiptGetByID :one
 SELECT id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr, created_at, processed_at FROM webhook_receipts WHERE id = $1
 `
@@ -60,4 +90,194 @@ func (q *Queries) WebhookReceiptGetByID(ctx context.Context, db DBTX, id uuid.UU
 		&i.ProcessedAt,
 	)
 	return i, err
+}
+
+const webhookReceiptGetForUpdate = `-- name: WebhookReceiptGetForUpdate :one
+SELECT id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr, created_at, processed_at FROM webhook_receipts WHERE id = $1 FOR UPDATE
+`
+
+// Locks the receipt while its handlers run, so two attempts of its job can
+// never run them at once.
+func (q *Queries) WebhookReceiptGetForUpdate(ctx context.Context, db DBTX, id uuid.UUID) (WebhookReceipt, error) {
+	row := db.QueryRow(ctx, webhookReceiptGetForUpdate, id)
+	var i WebhookReceipt
+	err := row.Scan(
+		&i.ID,
+		&i.Source,
+		&i.Event,
+		&i.DeliveryID,
+		&i.Body,
+		&i.Payload,
+		&i.Headers,
+		&i.Signature,
+		&i.Verified,
+		&i.ClientAddr,
+		&i.CreatedAt,
+		&i.ProcessedAt,
+	)
+	return i, err
+}
+
+const webhookReceiptInsert = `-- name: WebhookReceiptInsert :one
+
+INSERT INTO webhook_receipts (source, event, delivery_id, body, payload, headers, signature, verified, client_addr)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (source, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING
+RETURNING id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr, created_at, processed_at
+`
+
+type WebhookReceiptInsertParams struct {
+	Source     string
+	Event      string
+	DeliveryID *string
+	Body       []byte
+	Payload    []byte
+	Headers    []byte
+	Signature  string
+	Verified   bool
+	ClientAddr *netip.Addr
+}
+
+// CREATE TABLE webhook_receipts (
+//
+//	id           uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+//	source       text        NOT NULL,
+//	event        text        NOT NULL,
+//	delivery_id  text,                      -- unique per source when set
+//	body         bytea       NOT NULL,      -- raw body, byte for byte
+//	payload      jsonb       NOT NULL,
+//	headers      jsonb       NOT NULL DEFAULT '{}',  -- redacted
+//	signature    text        NOT NULL DEFAULT '',
+//	verified     boolean     NOT NULL,
+//	client_addr  inet,
+//	created_at   timestamptz NOT NULL DEFAULT now(),
+//	processed_at timestamptz
+//
+// );
+// Stores a delivery unless (source, delivery_id) is already stored: then no
+// row comes back (pgx.ErrNoRows) and the caller reads the original. A
+// concurrent insert of the same delivery waits for the first to commit or
+// roll back, so exactly one wins.
+func (q *Queries) WebhookReceiptInsert(ctx context.Context, db DBTX, arg WebhookReceiptInsertParams) (WebhookReceipt, error) {
+	row := db.QueryRow(ctx, webhookReceiptInsert,
+		arg.Source,
+		arg.Event,
+		arg.DeliveryID,
+		arg.Body,
+		arg.Payload,
+		arg.Headers,
+		arg.Signature,
+		arg.Verified,
+		arg.ClientAddr,
+	)
+	var i WebhookReceipt
+	err := row.Scan(
+		&i.ID,
+		&i.Source,
+		&i.Event,
+		&i.DeliveryID,
+		&i.Body,
+		&i.Payload,
+		&i.Headers,
+		&i.Signature,
+		&i.Verified,
+		&i.ClientAddr,
+		&i.CreatedAt,
+		&i.ProcessedAt,
+	)
+	return i, err
+}
+
+const webhookReceiptList = `-- name: WebhookReceiptList :many
+SELECT id, source, event, delivery_id, signature, verified, client_addr, created_at, processed_at,
+    (CASE WHEN $1::boolean THEN payload END)::jsonb AS payload,
+    (CASE WHEN $2::boolean THEN body END)::bytea AS body
+FROM webhook_receipts
+WHERE ($3::text IS NULL OR source = $3)
+  AND ($4::text IS NULL OR event = $4)
+  AND ($5::timestamptz IS NULL OR created_at >= $5)
+  AND ($6::timestamptz IS NULL OR created_at < $6)
+  AND ($7::timestamptz IS NULL
+       OR (created_at, id) < ($7, $8::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $9
+`
+
+type WebhookReceiptListParams struct {
+	WithPayload     bool
+	WithBody        bool
+	Source          *string
+	Event           *string
+	Since           *time.Time
+	Until           *time.Time
+	CursorCreatedAt *time.Time
+	CursorID        *uuid.UUID
+	MaxRows         int32
+}
+
+type WebhookReceiptListRow struct {
+	ID          uuid.UUID
+	Source      string
+	Event       string
+	DeliveryID  *string
+	Signature   string
+	Verified    bool
+	ClientAddr  *netip.Addr
+	CreatedAt   time.Time
+	ProcessedAt *time.Time
+	Payload     []byte
+	Body        []byte
+}
+
+// Newest first, keyset-paginated on (created_at, id). Body and payload are
+// only read when asked for.
+func (q *Queries) WebhookReceiptList(ctx context.Context, db DBTX, arg WebhookReceiptListParams) ([]WebhookReceiptListRow, error) {
+	rows, err := db.Query(ctx, webhookReceiptList,
+		arg.WithPayload,
+		arg.WithBody,
+		arg.Source,
+		arg.Event,
+		arg.Since,
+		arg.Until,
+		arg.CursorCreatedAt,
+		arg.CursorID,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []WebhookReceiptListRow
+	for rows.Next() {
+		var i WebhookReceiptListRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Source,
+			&i.Event,
+			&i.DeliveryID,
+			&i.Signature,
+			&i.Verified,
+			&i.ClientAddr,
+			&i.CreatedAt,
+			&i.ProcessedAt,
+			&i.Payload,
+			&i.Body,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const webhookReceiptSetProcessed = `-- name: WebhookReceiptSetProcessed :exec
+UPDATE webhook_receipts SET processed_at = now() WHERE id = $1
+`
+
+func (q *Queries) WebhookReceiptSetProcessed(ctx context.Context, db DBTX, id uuid.UUID) error {
+	_, err := db.Exec(ctx, webhookReceiptSetProcessed, id)
+	return err
 }

@@ -32,8 +32,15 @@ func errorf(status int, code, format string, args ...any) *Error {
 	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// badRequest is a query or path parameter the client got wrong; the message
+// names the parameter and what it accepts.
 func badRequest(format string, args ...any) *Error {
-	return errorf(http.StatusBadRequest, "bad_request", format, args...)
+	return errorf(http.StatusBadRequest, "invalid_parameter", format, args...)
+}
+
+// invalidParam is badRequest for one named parameter: "limit must be ...".
+func invalidParam(name, format string, args ...any) *Error {
+	return badRequest("%s %s.", name, fmt.Sprintf(format, args...))
 }
 
 func notFound(what string) *Error {

@@ -18,6 +18,7 @@ import (
 	"github.com/bespin/bespin/metrics"
 	"github.com/bespin/bespin/ratelimit"
 	"github.com/bespin/bespin/realtime"
+	"github.com/bespin/bespin/webhook"
 )
 
 // Deps is everything the HTTP API needs, passed explicitly.
@@ -40,6 +41,13 @@ type Deps struct {
 
 	RateLimitJobs     ratelimit.Limit
 	RateLimitWebhooks ratelimit.Limit
+
+	// Webhooks is the webhook source registry; nil enables no source.
+	Webhooks *webhook.Registry
+	// WebhookMaxBodyBytes caps a webhook body (0: 1 MiB).
+	WebhookMaxBodyBytes int64
+	// RedisKeyPrefix starts the webhook idempotency keys in Redis.
+	RedisKeyPrefix string
 }
 
 type api struct {
@@ -102,6 +110,10 @@ func (a *api) routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/ws/jobs", a.handle(a.websocket))
 
 	mux.Handle("GET /api/webhooks/stats", a.requireToken(a.handle(a.webhookStats)))
+
+	mux.Handle("POST /api/webhooks/{source}", a.webhookRateLimit(a.handle(a.receiveWebhook)))
+	mux.Handle("GET /api/webhooks", a.requireToken(a.handle(a.listWebhooks)))
+	mux.Handle("GET /api/webhooks/{id}", a.requireToken(a.handle(a.getWebhook)))
 }
 
 // ping bounds readiness checks so /readyz answers quickly when a dependency

@@ -118,7 +118,7 @@ func (a *api) listJobs(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if c := q.Get("cursor"); c != "" {
-		params.BeforeID, err = decodeCursor(c)
+		params.BeforeID, err = decodeJobCursor(c)
 		if err != nil {
 			return err
 		}
@@ -130,7 +130,7 @@ func (a *api) listJobs(w http.ResponseWriter, r *http.Request) error {
 	res := jobListResponse{Jobs: make([]jobs.Status, 0, len(rows))}
 	if len(rows) > limit {
 		rows = rows[:limit]
-		next := encodeCursor(rows[len(rows)-1].ID)
+		next := encodeJobCursor(rows[len(rows)-1].ID)
 		res.NextCursor = &next
 	}
 	for _, row := range rows {
@@ -149,11 +149,11 @@ func riverStates() []string {
 }
 
 // The cursor is opaque to clients; today it is the last id they saw.
-func encodeCursor(id int64) string {
+func encodeJobCursor(id int64) string {
 	return base64.RawURLEncoding.EncodeToString([]byte("job:" + strconv.FormatInt(id, 10)))
 }
 
-func decodeCursor(c string) (int64, error) {
+func decodeJobCursor(c string) (int64, error) {
 	errBad := badRequest("cursor is not one this API returned; start again without it.")
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {

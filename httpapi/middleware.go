@@ -203,12 +203,18 @@ func (a *api) trusted(addr netip.Addr) bool {
 // Redis cannot be asked it lets the request through (failing closed would
 // turn a cache outage into a full outage), logs it and counts it.
 func (a *api) rateLimit(scope string, limit ratelimit.Limit, next http.Handler) http.Handler {
+	return a.rateLimitBy(scope, limit, func(r *http.Request) string { return a.clientIP(r).String() }, nil, next)
+}
+
+// rateLimitBy is rateLimit with the budget's key (within scope) computed
+// per request, and an optional hook called for each refused request.
+func (a *api) rateLimitBy(scope string, limit ratelimit.Limit, key func(*http.Request) string, onLimited func(*http.Request), next http.Handler) http.Handler {
 	if !limit.Enabled() {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), rateLimitTimeout)
-		res, err := a.Limiter.Allow(ctx, scope+":"+a.clientIP(r).String(), limit)
+		res, err := a.Limiter.Allow(ctx, scope+":"+key(r), limit)
 		cancel()
 		if err != nil {
 			a.Metrics.RateLimitFailOpen.WithLabelValues(scope).Inc()
@@ -223,6 +229,9 @@ func (a *api) rateLimit(scope string, limit ratelimit.Limit, next http.Handler) 
 		h.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(res.ResetAfter)))
 		if !res.Allowed {
 			a.Metrics.RateLimited.WithLabelValues(scope).Inc()
+			if onLimited != nil {
+				onLimited(r)
+			}
 			h.Set("Retry-After", retryAfterSeconds(ceilSeconds(res.RetryAfter)))
 			a.writeError(w, r, errorf(http.StatusTooManyRequests, "rate_limited",
 				"Too many requests from this address; retry after %d seconds.", max(ceilSeconds(res.RetryAfter), 1)))

@@ -93,7 +93,7 @@ func timeParam(v, name string, def time.Time) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
-		return time.Time{}, badRequest("%s must be an RFC 3339 time like 2026-11-22T10:00:00Z, not %q.", name, v)
+		return time.Time{}, invalidParam(name, "must be an RFC 3339 time like 2026-11-22T10:00:00Z, not %q", v)
 	}
 	return t.UTC(), nil
 }

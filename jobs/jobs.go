@@ -33,6 +33,8 @@ type WorkerDeps struct {
 	Pool   *pgxpool.Pool
 	// WebhookRetention is how long receipts are kept; zero keeps them all.
 	WebhookRetention time.Duration
+	// WebhookHandlers are run by process-webhook jobs; nil runs none.
+	WebhookHandlers *WebhookHandlers
 }
 
 // NewWorkers registers every job kind Bespin works.
@@ -40,6 +42,7 @@ func NewWorkers(deps WorkerDeps) *river.Workers {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &RandomTextWorker{})
 	river.AddWorker(workers, &PruneWebhookReceiptsWorker{Logger: deps.Logger, Pool: deps.Pool, Retention: deps.WebhookRetention})
+	river.AddWorker(workers, &ProcessWebhookWorker{Logger: deps.Logger, Pool: deps.Pool, Handlers: deps.WebhookHandlers})
 	return workers
 }
 

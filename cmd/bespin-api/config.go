@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bespin/bespin/webhook"
 )
 
 // config is everything bespin-api reads from its environment. loadConfig
@@ -49,6 +51,8 @@ type config struct {
 	// environ is kept for the webhook source registry, which discovers
 	// WEBHOOK_SECRET_<NAME> variables by enumerating the environment.
 	environ []string
+	// Webhooks is the webhook source registry (secrets validated here).
+	Webhooks *webhook.Registry
 }
 
 // rateLimit is a GCRA limit: PerMinute sustained, Burst at once. Zero
@@ -124,6 +128,11 @@ func loadConfig(environ []string) (config, error) {
 	if c.production() && len(c.APITokens) == 0 {
 		return config{}, &configError{"API_TOKEN", "must be set when BESPIN_ENV=production (it protects the read API, metrics and dashboards)"}
 	}
+	webhooks, err := webhook.NewRegistry(environ, webhook.Options{Development: !c.production(), Tolerance: c.WebhookTolerance})
+	if err != nil {
+		return config{}, err // a *webhook.ConfigError: "VARIABLE: problem"
+	}
+	c.Webhooks = webhooks
 	return c, nil
 }
 

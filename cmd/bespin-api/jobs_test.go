@@ -225,7 +225,7 @@ func TestJobRequestErrors(t *testing.T) {
 	} {
 		status, e := post(tc.query)
 		require.Equal(t, http.StatusBadRequest, status, tc.query)
-		require.Equal(t, "bad_request", e.Error.Code)
+		require.Equal(t, "invalid_parameter", e.Error.Code)
 		require.Contains(t, e.Error.Message, tc.mentions)
 	}
 

@@ -77,7 +77,7 @@ func TestWebhookStats(t *testing.T) {
 	for _, bad := range []string{"bucket=week", "since=yesterday", "since=2026-11-22T10:00:00Z&until=2026-11-22T09:00:00Z"} {
 		var e errorResponse
 		decode(t, getWithToken(t, srv.URL+"/api/webhooks/stats?"+bad, "s3cret"), http.StatusBadRequest, &e)
-		require.Equal(t, "bad_request", e.Error.Code, bad)
+		require.Equal(t, "invalid_parameter", e.Error.Code, bad)
 		require.NotEmpty(t, e.Error.Message, bad)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,6 +20,7 @@ import (
 	"github.com/bespin/bespin/ratelimit"
 	"github.com/bespin/bespin/realtime"
 	"github.com/bespin/bespin/sql/migrations"
+	"github.com/bespin/bespin/webhook"
 )
 
 // serve runs until ctx is cancelled, then shuts down in order: stop
@@ -74,9 +76,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) 
 			jobsCfg.PruneInterval = time.Hour
 		}
 	}
-	riverClient, err := jobs.NewClient(pool, jobs.NewWorkers(jobs.WorkerDeps{
-		Logger: logger, Pool: pool, WebhookRetention: cfg.WebhookRetention,
-	}), jobsCfg)
+	workerDeps := jobs.WorkerDeps{
+		Logger: logger, Pool: pool,
+		WebhookHandlers:  jobs.NewWebhookHandlers(),
+		WebhookRetention: cfg.WebhookRetention,
+	}
+	riverClient, err := jobs.NewClient(pool, jobs.NewWorkers(workerDeps), jobsCfg)
 	if err != nil {
 		return err
 	}
@@ -103,6 +108,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) 
 		jobFeed := realtime.NewJobFeed(pool, hub, logger, m)
 		listener := realtime.NewListener(realtime.ListenerConfig{ConnConfig: pool.Config().ConnConfig, Logger: logger, Metrics: m})
 		jobFeed.AttachTo(listener)
+		// Every new webhook receipt (summary only) for ?topic=webhooks; the
+		// receipts table's trigger sends them (migration 000009).
+		realtime.NewTopicFeed(hub, "bespin_webhooks", "webhooks", logger).AttachTo(listener)
 		go func() { defer close(listenerDone); listener.Run(listenerCtx) }()
 		ws = realtime.NewServer(realtime.ServerConfig{
 			Hub: hub, Jobs: jobFeed, Logger: logger, Metrics: m,
@@ -112,6 +120,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) 
 		if len(cfg.APITokens) == 0 {
 			logger.Warn("API_TOKEN is not set: the read API, /metrics and dashboards are open (development only)")
 		}
+		logWebhookSources(logger, cfg.Webhooks)
 		handler := httpapi.NewHandler(httpapi.Deps{
 			Logger:            logger,
 			Pool:              pool,
@@ -125,6 +134,10 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) 
 			TrustedProxies:    cfg.TrustedProxies,
 			RateLimitJobs:     ratelimit.Limit(cfg.RateLimitJobs),
 			RateLimitWebhooks: ratelimit.Limit(cfg.RateLimitWebhooks),
+
+			Webhooks:            cfg.Webhooks,
+			WebhookMaxBodyBytes: cfg.WebhookMaxBodyBytes,
+			RedisKeyPrefix:      cfg.RedisKeyPrefix,
 		})
 		srv = &http.Server{
 			Handler:           handler,
@@ -230,4 +243,20 @@ func newPool(ctx context.Context, cfg config) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("database pool: %w", err)
 	}
 	return pool, nil
+}
+
+// logWebhookSources says at start which webhook sources answer and which
+// are disabled for want of a secret (their deliveries get 404).
+func logWebhookSources(logger *slog.Logger, reg *webhook.Registry) {
+	for _, name := range reg.Enabled() {
+		if s, _ := reg.Source(name); s.DefaultSecret {
+			logger.Warn("webhook source uses the development default secret; set TEST_WEBHOOK_SECRET",
+				slog.String("source", name))
+		}
+	}
+	for _, d := range reg.Disabled() {
+		logger.Info("webhook source disabled: no secret configured",
+			slog.String("source", d.Name), slog.String("set", strings.Join(d.Vars, " or ")))
+	}
+	logger.Info("webhook sources enabled", slog.String("sources", strings.Join(reg.Enabled(), ",")))
 }

@@ -1,1 +1,2 @@
 DROP TABLE webhook_receipts;
+DROP FUNCTION webhook_receipts_notify();

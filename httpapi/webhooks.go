@@ -1,0 +1,476 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/bespin/bespin/db"
+	"github.com/bespin/bespin/jobs"
+	"github.com/bespin/bespin/webhook"
+)
+
+const (
+	defaultWebhookMaxBody = 1 << 20
+	// idempotencyTTL is how long Redis remembers a delivery. It is only the
+	// fast path: Postgres' unique index catches duplicates forever after.
+	idempotencyTTL     = 24 * time.Hour
+	idempotencyTimeout = 250 * time.Millisecond
+)
+
+// Outcomes of a webhook delivery, the outcome label of
+// bespin_webhooks_received_total.
+const (
+	outcomeStored        = "stored"
+	outcomeDuplicate     = "duplicate"
+	outcomeRateLimited   = "rate_limited"
+	outcomeUnknownSource = "unknown_source"
+	outcomeMediaType     = "unsupported_media_type"
+	outcomeTooLarge      = "too_large"
+	outcomeUnauthorized  = "unauthorized"
+	outcomeInvalid       = "invalid"
+	outcomeError         = "error"
+)
+
+// webhookSourceLabel keeps the metric's source label bounded: the path
+// segment is chosen by whoever sends the request.
+func (a *api) webhookSourceLabel(name string) string {
+	if a.Webhooks != nil {
+		if _, ok := a.Webhooks.Source(name); ok {
+			return name
+		}
+	}
+	return "unknown"
+}
+
+// webhookRateLimit limits deliveries per source and client IP. It comes
+// first in the order of checks (429 before 404), so unknown sources are
+// limited too (under one shared key, to keep Redis keys bounded).
+func (a *api) webhookRateLimit(next http.Handler) http.Handler {
+	key := func(r *http.Request) string {
+		source := r.PathValue("source")
+		if !webhook.ValidSourceName(source) {
+			source = "-"
+		}
+		return source + ":" + a.clientIP(r).String()
+	}
+	onLimited := func(r *http.Request) {
+		a.Metrics.WebhooksReceived.WithLabelValues(a.webhookSourceLabel(r.PathValue("source")), outcomeRateLimited).Inc()
+	}
+	return a.rateLimitBy("webhooks", a.RateLimitWebhooks, key, onLimited, next)
+}
+
+// webhookCreated is the answer to a delivery: 201 when stored, 200 with
+// duplicate true for a delivery already stored (the original receipt).
+type webhookCreated struct {
+	ID        uuid.UUID `json:"id"`
+	Source    string    `json:"source"`
+	Event     string    `json:"event"`
+	Verified  bool      `json:"verified"`
+	Duplicate bool      `json:"duplicate"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// receiveWebhook is POST /api/webhooks/{source}. After the rate limit
+// (middleware), the checks run in the order of the spec: source enabled
+// (404), content type (415), body size (413), signature (401, nothing
+// stored), JSON (400), event (400). A good delivery is stored and its
+// process-webhook job enqueued in one transaction, and answered only after
+// the commit.
+func (a *api) receiveWebhook(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("source")
+	outcome := outcomeError
+	defer func() {
+		a.Metrics.WebhooksReceived.WithLabelValues(a.webhookSourceLabel(name), outcome).Inc()
+	}()
+
+	var src *webhook.Source
+	if a.Webhooks != nil {
+		src, _ = a.Webhooks.Source(name)
+	}
+	if src == nil {
+		outcome = outcomeUnknownSource
+		return errorf(http.StatusNotFound, "unknown_source", "No webhook source of that name is enabled.")
+	}
+
+	enc, supported := webhook.EncodingOf(r.Header.Get("Content-Type"))
+	if !supported {
+		outcome = outcomeMediaType
+		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"Send the delivery as application/json (or application/x-www-form-urlencoded with a payload field).")
+	}
+
+	limit := a.WebhookMaxBodyBytes
+	if limit <= 0 {
+		limit = defaultWebhookMaxBody
+	}
+	tooLarge := errorf(http.StatusRequestEntityTooLarge, "payload_too_large",
+		"The body is larger than the %d bytes this server accepts (WEBHOOK_MAX_BODY_BYTES).", limit)
+	if r.ContentLength > limit {
+		outcome = outcomeTooLarge
+		return tooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			outcome = outcomeTooLarge
+			return tooLarge
+		}
+		outcome = outcomeInvalid
+		return errorf(http.StatusBadRequest, "unreadable_body", "The request body could not be read.")
+	}
+
+	v, err := src.Verify(r.Header, body, time.Now())
+	if err != nil {
+		outcome = outcomeUnauthorized
+		return errorf(http.StatusUnauthorized, "invalid_signature", "%s", webhookMessage(err))
+	}
+
+	d, err := webhook.ParsePayload(v, r.Header, enc, body)
+	if err != nil {
+		outcome = outcomeInvalid
+		code := "invalid_payload"
+		if errors.Is(err, webhook.ErrMissingEvent) {
+			code = "missing_event"
+		}
+		return errorf(http.StatusBadRequest, code, "%s", webhookMessage(err))
+	}
+
+	headers, err := json.Marshal(webhook.RedactHeaders(r.Header))
+	if err != nil {
+		return fmt.Errorf("encode headers: %w", err)
+	}
+	params := db.WebhookReceiptInsertParams{
+		Source:    src.Name,
+		Event:     d.Event,
+		Body:      body,
+		Payload:   d.Payload,
+		Headers:   headers,
+		Signature: v.Signature,
+		Verified:  true,
+	}
+	if d.DeliveryID != "" {
+		params.DeliveryID = &d.DeliveryID
+	}
+	if ip := a.clientIP(r); ip.IsValid() {
+		params.ClientAddr = &ip
+	}
+
+	receipt, duplicate, err := a.storeWebhook(r.Context(), params)
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22") { // data exception, e.g. \u0000 in jsonb
+			outcome = outcomeInvalid
+			return errorf(http.StatusBadRequest, "invalid_payload", "The payload cannot be stored as JSON (for example, it contains \\u0000).")
+		}
+		return err
+	}
+	res := webhookCreated{
+		ID: receipt.ID, Source: receipt.Source, Event: receipt.Event,
+		Verified: receipt.Verified, Duplicate: duplicate, CreatedAt: receipt.CreatedAt,
+	}
+	location := "/api/webhooks/" + receipt.ID.String()
+	if duplicate {
+		outcome = outcomeDuplicate
+		w.Header().Set("Location", location)
+		ok(w, res)
+		return nil
+	}
+	outcome = outcomeStored
+	created(w, location, res)
+	return nil
+}
+
+func webhookMessage(err error) string {
+	var we *webhook.Error
+	if errors.As(err, &we) {
+		return we.Message
+	}
+	return "The delivery was refused."
+}
+
+// storeWebhook stores a delivery once per (source, delivery id) and
+// enqueues its job in the same transaction. Redis is asked first as a fast
+// path; the unique index is the guarantee, so with Redis down (or racing
+// copies of one delivery) the loser of the insert reads the winner's row.
+func (a *api) storeWebhook(ctx context.Context, p db.WebhookReceiptInsertParams) (db.WebhookReceipt, bool, error) {
+	q := db.New()
+	var key string
+	if p.DeliveryID != nil {
+		key = a.RedisKeyPrefix + webhook.IdempotencyKey(p.Source, *p.DeliveryID)
+		if id, ok := a.idempotencyGet(ctx, key); ok {
+			receipt, err := q.WebhookReceiptGetByID(ctx, a.Pool, id)
+			if err == nil {
+				return receipt, true, nil
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return db.WebhookReceipt{}, false, err
+			}
+			// The receipt was pruned: store the delivery again.
+		}
+	}
+
+	tx, err := a.Pool.Begin(ctx)
+	if err != nil {
+		return db.WebhookReceipt{}, false, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+
+	receipt, err := q.WebhookReceiptInsert(ctx, tx, p)
+	if errors.Is(err, pgx.ErrNoRows) { // already stored
+		if err := tx.Rollback(ctx); err != nil {
+			return db.WebhookReceipt{}, false, fmt.Errorf("rollback: %w", err)
+		}
+		receipt, err = q.WebhookReceiptGetByDeliveryID(ctx, a.Pool, db.WebhookReceiptGetByDeliveryIDParams{Source: p.Source, DeliveryID: p.DeliveryID})
+		if err != nil {
+			return db.WebhookReceipt{}, false, fmt.Errorf("read original receipt: %w", err)
+		}
+		a.idempotencySet(ctx, key, receipt.ID)
+		return receipt, true, nil
+	}
+	if err != nil {
+		return db.WebhookReceipt{}, false, fmt.Errorf("insert receipt: %w", err)
+	}
+	if _, err := a.River.InsertTx(ctx, tx, jobs.ProcessWebhookArgs{ReceiptID: receipt.ID, Source: receipt.Source, Event: receipt.Event}, nil); err != nil {
+		return db.WebhookReceipt{}, false, fmt.Errorf("enqueue process-webhook: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return db.WebhookReceipt{}, false, fmt.Errorf("commit: %w", err)
+	}
+	if key != "" {
+		a.idempotencySet(ctx, key, receipt.ID)
+	}
+	return receipt, false, nil
+}
+
+// idempotencyGet asks Redis for the receipt of a delivery. Any failure is
+// a miss: Postgres decides.
+func (a *api) idempotencyGet(ctx context.Context, key string) (uuid.UUID, bool) {
+	if a.Redis == nil {
+		return uuid.UUID{}, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, idempotencyTimeout)
+	defer cancel()
+	s, err := a.Redis.Get(ctx, key).Result()
+	if err != nil {
+		if !errors.Is(err, redis.Nil) {
+			a.Logger.WarnContext(ctx, "redis unavailable for webhook idempotency; relying on Postgres",
+				slog.String("error", err.Error()))
+		}
+		return uuid.UUID{}, false
+	}
+	id, err := uuid.Parse(s)
+	return id, err == nil
+}
+
+func (a *api) idempotencySet(ctx context.Context, key string, id uuid.UUID) {
+	if a.Redis == nil || key == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), idempotencyTimeout)
+	defer cancel()
+	if err := a.Redis.Set(ctx, key, id.String(), idempotencyTTL).Err(); err != nil {
+		a.Logger.WarnContext(ctx, "redis unavailable for webhook idempotency; relying on Postgres",
+			slog.String("error", err.Error()))
+	}
+}
+
+// webhookReceipt is a receipt in the read API. Payload and body are only
+// present where asked for (body as base64, byte for byte).
+type webhookReceipt struct {
+	ID          uuid.UUID       `json:"id"`
+	Source      string          `json:"source"`
+	Event       string          `json:"event"`
+	DeliveryID  *string         `json:"delivery_id"`
+	Verified    bool            `json:"verified"`
+	Signature   string          `json:"signature"`
+	ClientAddr  *string         `json:"client_addr"`
+	CreatedAt   time.Time       `json:"created_at"`
+	ProcessedAt *time.Time      `json:"processed_at"`
+	Headers     json.RawMessage `json:"headers,omitempty"`
+	Payload     json.RawMessage `json:"payload,omitempty"`
+	Body        []byte          `json:"body,omitempty"`
+}
+
+// getWebhook is GET /api/webhooks/{id}: the whole receipt, with its
+// redacted headers and payload; ?include=body adds the raw body.
+func (a *api) getWebhook(w http.ResponseWriter, r *http.Request) error {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		return errorf(http.StatusBadRequest, "invalid_id", "The receipt id must be a UUID.")
+	}
+	inc, err := parseInclude(r, "body")
+	if err != nil {
+		return err
+	}
+	rec, err := db.New().WebhookReceiptGetByID(r.Context(), a.Pool, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return notFound("Webhook receipt")
+	}
+	if err != nil {
+		return err
+	}
+	out := webhookReceipt{
+		ID: rec.ID, Source: rec.Source, Event: rec.Event, DeliveryID: rec.DeliveryID,
+		Verified: rec.Verified, Signature: rec.Signature, ClientAddr: addrString(rec.ClientAddr),
+		CreatedAt: rec.CreatedAt, ProcessedAt: rec.ProcessedAt,
+		Headers: rec.Headers, Payload: rec.Payload,
+	}
+	if inc["body"] {
+		out.Body = rec.Body
+	}
+	ok(w, out)
+	return nil
+}
+
+type webhookList struct {
+	Webhooks   []webhookReceipt `json:"webhooks"`
+	NextCursor *string          `json:"next_cursor"`
+}
+
+const (
+	defaultListLimit = 50
+	maxListLimit     = 500
+)
+
+// listWebhooks is GET /api/webhooks: receipts newest first, filtered by
+// source, event, since (inclusive) and until (exclusive), in pages of limit
+// with an opaque keyset cursor. Payload and body only with
+// ?include=payload,body.
+func (a *api) listWebhooks(w http.ResponseWriter, r *http.Request) error {
+	qs := r.URL.Query()
+	p := db.WebhookReceiptListParams{MaxRows: defaultListLimit + 1}
+	if s := qs.Get("source"); s != "" {
+		if !webhook.ValidSourceName(s) {
+			return invalidParam("source", "is not a source name")
+		}
+		p.Source = &s
+	}
+	if s := qs.Get("event"); s != "" {
+		if len(s) > webhook.MaxEventLength {
+			return invalidParam("event", "is longer than %d characters", webhook.MaxEventLength)
+		}
+		p.Event = &s
+	}
+	for _, f := range []struct {
+		name string
+		dst  **time.Time
+	}{{"since", &p.Since}, {"until", &p.Until}} {
+		if s := qs.Get(f.name); s != "" {
+			t, err := timeParam(s, f.name, time.Time{})
+			if err != nil {
+				return err
+			}
+			*f.dst = &t
+		}
+	}
+	if p.Since != nil && p.Until != nil && !p.Since.Before(*p.Until) {
+		return invalidParam("until", "must be after since")
+	}
+	limit, err := intParam(qs.Get("limit"), "limit", defaultListLimit, 1, maxListLimit)
+	if err != nil {
+		return err
+	}
+	p.MaxRows = int32(limit + 1)
+	if s := qs.Get("cursor"); s != "" {
+		at, id, err := decodeReceiptCursor(s)
+		if err != nil {
+			return invalidParam("cursor", "is not a cursor this server gave out")
+		}
+		p.CursorCreatedAt, p.CursorID = &at, &id
+	}
+	inc, err := parseInclude(r, "payload", "body")
+	if err != nil {
+		return err
+	}
+	p.WithPayload, p.WithBody = inc["payload"], inc["body"]
+
+	rows, err := db.New().WebhookReceiptList(r.Context(), a.Pool, p)
+	if err != nil {
+		return err
+	}
+	out := webhookList{Webhooks: make([]webhookReceipt, 0, min(len(rows), limit))}
+	for i, row := range rows {
+		if i == limit {
+			c := encodeReceiptCursor(rows[i-1].CreatedAt, rows[i-1].ID)
+			out.NextCursor = &c
+			break
+		}
+		out.Webhooks = append(out.Webhooks, webhookReceipt{
+			ID: row.ID, Source: row.Source, Event: row.Event, DeliveryID: row.DeliveryID,
+			Verified: row.Verified, Signature: row.Signature, ClientAddr: addrString(row.ClientAddr),
+			CreatedAt: row.CreatedAt, ProcessedAt: row.ProcessedAt,
+			Payload: row.Payload, Body: row.Body,
+		})
+	}
+	ok(w, out)
+	return nil
+}
+
+// parseInclude reads ?include=a,b against the allowed names.
+func parseInclude(r *http.Request, allowed ...string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, v := range r.URL.Query()["include"] {
+		for _, name := range strings.Split(v, ",") {
+			name = strings.TrimSpace(name)
+			valid := false
+			for _, a := range allowed {
+				valid = valid || name == a
+			}
+			if !valid {
+				return nil, invalidParam("include", "may only name %s", strings.Join(allowed, ", "))
+			}
+			out[name] = true
+		}
+	}
+	return out, nil
+}
+
+// A cursor is the (created_at, id) of the last receipt of a page, in
+// microseconds (Postgres' precision), base64url-encoded.
+func encodeReceiptCursor(at time.Time, id uuid.UUID) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + "_" + id.String()))
+}
+
+func decodeReceiptCursor(s string) (time.Time, uuid.UUID, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return time.Time{}, uuid.UUID{}, err
+	}
+	micros, idStr, found := strings.Cut(string(b), "_")
+	if !found {
+		return time.Time{}, uuid.UUID{}, errors.New("no separator")
+	}
+	n, err := strconv.ParseInt(micros, 10, 64)
+	if err != nil {
+		return time.Time{}, uuid.UUID{}, err
+	}
+	id, err := uuid.Parse(idStr)
+	if err != nil {
+		return time.Time{}, uuid.UUID{}, err
+	}
+	return time.UnixMicro(n), id, nil
+}
+
+func addrString(a *netip.Addr) *string {
+	if a == nil {
+		return nil
+	}
+	s := a.String()
+	return &s
+}
