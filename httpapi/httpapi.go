@@ -48,6 +48,10 @@ type Deps struct {
 	WebhookMaxBodyBytes int64
 	// RedisKeyPrefix starts the webhook idempotency keys in Redis.
 	RedisKeyPrefix string
+
+	// WebhookAnnouncer announces each new receipt (a summary, never the
+	// payload) to ?topic=webhooks streams after commit. Nil announces nothing.
+	WebhookAnnouncer interface{ Announce(summary any) }
 }
 
 type api struct {

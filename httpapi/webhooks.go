@@ -192,8 +192,19 @@ func (a *api) receiveWebhook(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	outcome = outcomeStored
+	if a.WebhookAnnouncer != nil {
+		a.WebhookAnnouncer.Announce(webhookSummary{ID: receipt.ID, Source: receipt.Source, Event: receipt.Event, CreatedAt: receipt.CreatedAt})
+	}
 	created(w, location, res)
 	return nil
+}
+
+// webhookSummary is what ?topic=webhooks streams carry for a new receipt.
+type webhookSummary struct {
+	ID        uuid.UUID `json:"id"`
+	Source    string    `json:"source"`
+	Event     string    `json:"event"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 func webhookMessage(err error) string {

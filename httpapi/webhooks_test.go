@@ -38,6 +38,7 @@ import (
 	"github.com/bespin/bespin/jobs"
 	"github.com/bespin/bespin/metrics"
 	"github.com/bespin/bespin/ratelimit"
+	"github.com/bespin/bespin/realtime"
 	"github.com/bespin/bespin/webhook"
 )
 
@@ -116,6 +117,12 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		})
 	}
 
+	announcer := realtime.NewAnnouncer(pool, "bespin_webhooks", logger)
+	announceCtx, stopAnnouncer := context.WithCancel(ctx)
+	announced := make(chan struct{})
+	go func() { defer close(announced); announcer.Run(announceCtx) }()
+	t.Cleanup(func() { stopAnnouncer(); <-announced })
+
 	m := metrics.New()
 	srv := httptest.NewServer(httpapi.NewHandler(httpapi.Deps{
 		Logger:              logger,
@@ -129,6 +136,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		Webhooks:            reg,
 		WebhookMaxBodyBytes: opts.maxBody,
 		RedisKeyPrefix:      prefix,
+		WebhookAnnouncer:    announcer,
 	}))
 	t.Cleanup(srv.Close)
 	return &testBundle{url: srv.URL, pool: pool, rdb: rdb, prefix: prefix, metrics: m, sg: sg}
@@ -641,8 +649,8 @@ func TestWebhookSendGridBatch(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, b.post(t, d).status)
 }
 
-// Each new receipt is announced on bespin_webhooks with a summary, never
-// the payload.
+// Each new receipt is announced on bespin_webhooks after commit with a
+// summary, never the payload; duplicates are not announced.
 func TestWebhookNotify(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})
@@ -658,12 +666,15 @@ func TestWebhookNotify(t *testing.T) {
 	d.body = `{"event":"secret.event","card":"4242"}`
 	d.header.Set("X-Webhook-Signature", hexMAC(webhook.DefaultTestSecret, d.body))
 	c := b.post(t, d).created(t)
+	b.post(t, d) // a duplicate
 
 	n, err := conn.Conn().WaitForNotification(ctx)
 	require.NoError(t, err)
 	require.Equal(t, "bespin_webhooks", n.Channel)
-	var summary map[string]any
-	require.NoError(t, json.Unmarshal([]byte(n.Payload), &summary))
+	var batch []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(n.Payload), &batch))
+	require.Len(t, batch, 1, "one receipt, announced once")
+	summary := batch[0]
 	require.Equal(t, c.ID, summary["id"])
 	require.Equal(t, "test", summary["source"])
 	require.Equal(t, "secret.event", summary["event"])

@@ -44,8 +44,7 @@ func BenchmarkJobNotifyTrigger(b *testing.B) {
 				ctx := context.Background()
 				pool := dbtest.Pool(b)
 				if !tc.trigger {
-					_, err := pool.Exec(ctx, `DROP TRIGGER bespin_job_notify_insert ON river_job;
-						DROP TRIGGER bespin_job_notify_update ON river_job;
+					_, err := pool.Exec(ctx, `DROP TRIGGER bespin_job_notify_update ON river_job;
 						DROP TRIGGER bespin_job_notify_delete ON river_job`)
 					require.NoError(b, err)
 				}

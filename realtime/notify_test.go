@@ -74,7 +74,16 @@ func TestTriggerBatchesPerStatement(t *testing.T) {
 	}
 	_, err = rc.InsertMany(ctx, params)
 	require.NoError(t, err)
+	// Inserts notify nothing (see migration 000010); the first
+	// notifications are for the state change that follows.
+	_, err = pool.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now()`)
+	require.NoError(t, err)
 	ns := next(3)
+	for _, n := range ns {
+		for _, p := range pairs(t, []notification{n}) {
+			require.Equal(t, "running", p[1], "an insert was notified")
+		}
+	}
 	require.Len(t, ns[0].Jobs, 100)
 	require.Len(t, ns[1].Jobs, 100)
 	require.Len(t, ns[2].Jobs, 50)

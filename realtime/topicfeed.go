@@ -11,14 +11,9 @@ import (
 // summary: NOTIFY payloads stay far under 8000 bytes). Streams are live
 // only, so a resync has nothing to re-read.
 //
-// This is how a table announces new rows to dashboards. For webhook
-// receipts: NOTIFY bespin_webhooks with a summary in the transaction that
-// stores the receipt (pg_notify('bespin_webhooks', json_build_object(...)::text)),
-// and in serve.go:
-//
-//	realtime.NewTopicFeed(hub, "bespin_webhooks", "webhooks", logger).AttachTo(listener)
-//
-// after which `GET /api/ws?topic=webhooks` streams them.
+// A payload is one JSON object or, as an Announcer sends them, an array
+// of objects. Webhook receipts are announced this way on bespin_webhooks
+// (httpapi, after commit) and streamed on `GET /api/ws?topic=webhooks`.
 type TopicFeed struct {
 	hub     *Hub
 	channel string
@@ -42,13 +37,20 @@ func (f *TopicFeed) Process(_ context.Context, payloads []string, _ bool) error 
 		return nil
 	}
 	for _, p := range payloads {
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal([]byte(p), &obj); err != nil {
-			f.logger.Warn("ignoring a notification that is not a JSON object",
-				slog.String("channel", f.channel), slog.String("error", err.Error()))
-			continue
+		// An Announcer batch is an array of objects; a lone object is one.
+		var batch []json.RawMessage
+		if err := json.Unmarshal([]byte(p), &batch); err != nil {
+			batch = []json.RawMessage{json.RawMessage(p)}
 		}
-		f.hub.PublishJSON(f.topic, []byte(p))
+		for _, msg := range batch {
+			var obj map[string]json.RawMessage
+			if err := json.Unmarshal(msg, &obj); err != nil {
+				f.logger.Warn("ignoring a notification that is not a JSON object",
+					slog.String("channel", f.channel), slog.String("error", err.Error()))
+				continue
+			}
+			f.hub.PublishJSON(f.topic, msg)
+		}
 	}
 	return nil
 }

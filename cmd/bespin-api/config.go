@@ -36,6 +36,7 @@ type config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string // json or text
+	PprofAddr       string // host:port for net/http/pprof; empty disables
 
 	JobWorkers           int
 	JobFetchCooldown     time.Duration
@@ -104,6 +105,9 @@ func loadConfig(environ []string) (config, error) {
 		defaultFormat = "json"
 	}
 	c.LogFormat = p.oneOf("LOG_FORMAT", defaultFormat, "json", "text")
+	if s := p.str("PPROF_ADDR", ""); s != "" {
+		c.PprofAddr = p.hostPort("PPROF_ADDR", s)
+	}
 
 	c.JobWorkers = p.intRange("JOB_WORKERS", 50, 1, 10000)
 	c.JobFetchCooldown = p.duration("JOB_FETCH_COOLDOWN", 100*time.Millisecond, time.Millisecond)

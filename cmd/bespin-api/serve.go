@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -55,6 +57,10 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) 
 			slog.String("redis_addr", cfg.RedisAddr), slog.String("error", err.Error()))
 	}
 
+	if cfg.PprofAddr != "" {
+		startPprof(cfg.PprofAddr, logger)
+	}
+
 	m := metrics.New()
 	m.CollectJobCounts(func(ctx context.Context) ([]metrics.JobCount, error) {
 		rows, err := db.New().JobCountsNow(ctx, pool)
@@ -86,7 +92,10 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) 
 		return err
 	}
 	if workers {
-		if err := riverClient.Start(ctx); err != nil {
+		// Not ctx: cancelling Start's context is River's hard stop, which would
+		// cancel running jobs the moment SIGTERM arrives. stopRiver stops it
+		// softly instead.
+		if err := riverClient.Start(context.WithoutCancel(ctx)); err != nil {
 			return fmt.Errorf("start river: %w", err)
 		}
 		logger.Info("working jobs", slog.Int("max_workers", cfg.JobWorkers))
@@ -94,13 +103,13 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) 
 
 	var srv *http.Server
 	var ws *realtime.Server
+	var announcer *realtime.Announcer
 	serveErr := make(chan error, 1)
-	listenerCtx, stopListener := context.WithCancel(context.Background())
-	listenerDone := make(chan struct{})
-	defer func() { stopListener(); <-listenerDone }()
-	if !withHTTP {
-		close(listenerDone)
-	}
+	// The listener and the announcer outlive ctx: they stop after the HTTP
+	// server has finished its in-flight requests.
+	realtimeCtx, stopRealtime := context.WithCancel(context.Background())
+	var realtimeDone sync.WaitGroup
+	defer func() { stopRealtime(); realtimeDone.Wait() }()
 	if withHTTP {
 		// Job status reaches WebSocket watchers through LISTEN/NOTIFY on a
 		// connection of its own (see package realtime).
@@ -108,10 +117,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) 
 		jobFeed := realtime.NewJobFeed(pool, hub, logger, m)
 		listener := realtime.NewListener(realtime.ListenerConfig{ConnConfig: pool.Config().ConnConfig, Logger: logger, Metrics: m})
 		jobFeed.AttachTo(listener)
-		// Every new webhook receipt (summary only) for ?topic=webhooks; the
-		// receipts table's trigger sends them (migration 000009).
-		realtime.NewTopicFeed(hub, "bespin_webhooks", "webhooks", logger).AttachTo(listener)
-		go func() { defer close(listenerDone); listener.Run(listenerCtx) }()
+		// Every new webhook receipt (summary only) for ?topic=webhooks,
+		// announced in batches after commit by any instance.
+		realtime.NewTopicFeed(hub, webhooksChannel, "webhooks", logger).AttachTo(listener)
+		announcer = realtime.NewAnnouncer(pool, webhooksChannel, logger)
+		realtimeDone.Go(func() { listener.Run(realtimeCtx) })
+		realtimeDone.Go(func() { announcer.Run(realtimeCtx) })
 		ws = realtime.NewServer(realtime.ServerConfig{
 			Hub: hub, Jobs: jobFeed, Logger: logger, Metrics: m,
 			AllowedOrigins: cfg.AllowedOrigins, Development: !cfg.production(),
@@ -138,6 +149,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) 
 			Webhooks:            cfg.Webhooks,
 			WebhookMaxBodyBytes: cfg.WebhookMaxBodyBytes,
 			RedisKeyPrefix:      cfg.RedisKeyPrefix,
+			WebhookAnnouncer:    announcer,
 		})
 		srv = &http.Server{
 			Handler:           handler,
@@ -178,11 +190,14 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) 
 	if workers {
 		errs = append(errs, stopRiver(shutdownCtx, riverClient, logger))
 	}
-	stopListener()
-	<-listenerDone
+	stopRealtime()
+	realtimeDone.Wait()
 	logger.Info("stopped")
 	return errors.Join(errs...)
 }
+
+// webhooksChannel carries new-receipt summaries between instances.
+const webhooksChannel = "bespin_webhooks"
 
 // stopRiver lets running jobs finish, but cancels them when most of the
 // shutdown budget is gone, so the process still exits in time; River puts a
@@ -259,4 +274,20 @@ func logWebhookSources(logger *slog.Logger, reg *webhook.Registry) {
 			slog.String("source", d.Name), slog.String("set", strings.Join(d.Vars, " or ")))
 	}
 	logger.Info("webhook sources enabled", slog.String("sources", strings.Join(reg.Enabled(), ",")))
+}
+
+// startPprof serves net/http/pprof on its own listener (PPROF_ADDR), never
+// on the public port. Bind it to localhost.
+func startPprof(addr string, logger *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil {
+			logger.Warn("pprof server stopped", slog.String("error", err.Error()))
+		}
+	}()
+	logger.Info("pprof listening", slog.String("addr", addr))
 }

@@ -30,6 +30,7 @@ type options struct {
 	concurrency int
 	jobs        int
 	jobWorkers  int
+	cooldown    time.Duration
 	rate        int
 	watchers    int
 	watchJobs   int
@@ -58,6 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.concurrency, "concurrency", 64, "concurrent clients in the webhooks scenario")
 	fs.IntVar(&o.jobs, "jobs", 5000, "jobs drained in the jobs scenario")
 	fs.IntVar(&o.jobWorkers, "job-workers", 50, "River MaxWorkers, for Bespin and the bare-River baseline alike")
+	fs.DurationVar(&o.cooldown, "fetch-cooldown", 100*time.Millisecond, "River FetchCooldown (JOB_FETCH_COOLDOWN), for Bespin and the bare-River baselines alike")
 	fs.IntVar(&o.rate, "rate", 200, "jobs per second created in the e2e scenario")
 	fs.IntVar(&o.watchers, "watchers", 10000, "WebSocket watchers in the fanout scenario")
 	fs.IntVar(&o.watchJobs, "watch-jobs", 100, "jobs the fanout watchers are spread across")

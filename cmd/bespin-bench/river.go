@@ -60,8 +60,8 @@ func bareRiver(ctx context.Context, o options, purpose string) (*benchDB, *river
 	client, err := river.NewClient(riverpgxv5.New(d.pool), &river.Config{
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: o.jobWorkers}},
 		Workers:           workers,
-		FetchCooldown:     100 * time.Millisecond, // Bespin's JOB_FETCH_COOLDOWN default
-		FetchPollInterval: time.Second,            // Bespin's JOB_FETCH_POLL_INTERVAL default
+		FetchCooldown:     o.cooldown,
+		FetchPollInterval: time.Second, // Bespin's JOB_FETCH_POLL_INTERVAL default
 		Logger:            quietLogger(),
 	})
 	if err != nil {

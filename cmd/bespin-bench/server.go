@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -71,6 +72,9 @@ type server struct {
 	url  string
 	done chan error
 	logs *strings.Builder
+
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // startServer runs `bespin-api <command>` with env on a free port and waits
@@ -94,6 +98,7 @@ func startServer(ctx context.Context, o options, dbURL, command string, env ...s
 		"RATE_LIMIT_JOBS_PER_MINUTE=0",
 		"RATE_LIMIT_WEBHOOKS_PER_MINUTE=0",
 		"JOB_WORKERS="+strconv.Itoa(o.jobWorkers),
+		"JOB_FETCH_COOLDOWN="+o.cooldown.String(),
 		"DB_MAX_CONNS="+strconv.Itoa(max(o.concurrency, o.jobWorkers)+10),
 		"TEST_WEBHOOK_SECRET="+benchSecret,
 	)
@@ -135,16 +140,19 @@ func startServer(ctx context.Context, o options, dbURL, command string, env ...s
 	return nil, fmt.Errorf("bespin-api did not become ready within 60s\n%s", logs.String())
 }
 
-// stop sends SIGTERM and waits for a clean exit.
+// stop sends SIGTERM and waits for a clean exit; later calls return the
+// first call's answer.
 func (s *server) stop() error {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-s.done:
-		return err
-	case <-time.After(45 * time.Second):
-		_ = s.cmd.Process.Kill()
-		return fmt.Errorf("bespin-api did not stop within 45s")
-	}
+	s.stopOnce.Do(func() {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case s.stopErr = <-s.done:
+		case <-time.After(45 * time.Second):
+			_ = s.cmd.Process.Kill()
+			s.stopErr = fmt.Errorf("bespin-api did not stop within 45s")
+		}
+	})
+	return s.stopErr
 }
 
 // rss is the server's resident memory in bytes, from /proc.

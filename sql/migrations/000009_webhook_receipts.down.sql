@@ -1,2 +1,1 @@
 DROP TABLE webhook_receipts;
-DROP FUNCTION webhook_receipts_notify();

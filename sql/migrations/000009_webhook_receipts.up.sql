@@ -36,24 +36,3 @@ CREATE INDEX webhook_receipts_source_created_at_id_idx ON webhook_receipts (sour
 -- receipts (small: processed ones leave it).
 CREATE INDEX webhook_receipts_event_created_at_id_idx ON webhook_receipts (event, created_at DESC, id DESC);
 CREATE INDEX webhook_receipts_unprocessed_idx ON webhook_receipts (created_at) WHERE processed_at IS NULL;
-
--- Every new receipt is announced on channel bespin_webhooks, in the
--- inserting transaction (so only committed receipts are announced), for the
--- realtime ?topic=webhooks stream. A summary only: never the payload, and
--- far below NOTIFY's 8000-byte limit (event is at most 255 characters).
-CREATE FUNCTION webhook_receipts_notify() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('bespin_webhooks', json_build_object(
-        'id', NEW.id,
-        'source', NEW.source,
-        'event', NEW.event,
-        'created_at', NEW.created_at
-    )::text);
-    RETURN NULL;
-END;
-$$;
-
-CREATE TRIGGER webhook_receipts_notify
-    AFTER INSERT ON webhook_receipts
-    FOR EACH ROW EXECUTE FUNCTION webhook_receipts_notify();

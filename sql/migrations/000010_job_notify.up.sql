@@ -22,11 +22,7 @@ DECLARE
 BEGIN
     -- Transition tables exist only for their own event, so each branch
     -- reads only what its trigger defines.
-    IF TG_OP = 'INSERT' THEN
-        SELECT array_agg(n.id ORDER BY n.id), array_agg(n.state::text ORDER BY n.id)
-        INTO ids, states
-        FROM bespin_new_jobs n;
-    ELSIF TG_OP = 'UPDATE' THEN
+    IF TG_OP = 'UPDATE' THEN
         SELECT array_agg(n.id ORDER BY n.id), array_agg(n.state::text ORDER BY n.id)
         INTO ids, states
         FROM bespin_new_jobs n
@@ -58,12 +54,13 @@ BEGIN
 END;
 $$;
 
--- Postgres allows transition tables only on single-event triggers, hence three.
-CREATE TRIGGER bespin_job_notify_insert
-    AFTER INSERT ON river_job
-    REFERENCING NEW TABLE AS bespin_new_jobs
-    FOR EACH STATEMENT EXECUTE FUNCTION bespin_job_notify();
-
+-- Postgres allows transition tables only on single-event triggers, hence two.
+-- Inserts notify nothing, on purpose: Postgres serialises the commits of
+-- all transactions that issued a NOTIFY, so a NOTIFY in every job-creating
+-- (or webhook-storing) transaction caps those at one commit per WAL flush.
+-- A new job is "pending" and its creator already knows that; a watcher's
+-- first message is read from the row; the first change after insert
+-- (running, or cancelled) is an UPDATE and is notified.
 CREATE TRIGGER bespin_job_notify_update
     AFTER UPDATE ON river_job
     REFERENCING OLD TABLE AS bespin_old_jobs NEW TABLE AS bespin_new_jobs
