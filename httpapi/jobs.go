@@ -43,18 +43,6 @@ func (a *api) createRandomTextJob(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
-// intParam parses an optional whole-number query parameter within lo..hi.
-func intParam(s, name string, def, lo, hi int) (int, error) {
-	if s == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < lo || n > hi {
-		return 0, badRequest("%s must be a whole number from %d to %d.", name, lo, hi)
-	}
-	return n, nil
-}
-
 // parseJobID parses a job id as clients send it: River ids are positive.
 func parseJobID(s, name string) (int64, error) {
 	id, err := strconv.ParseInt(s, 10, 64)
@@ -95,17 +83,12 @@ type jobListResponse struct {
 	NextCursor *string       `json:"next_cursor"`
 }
 
-const (
-	jobListDefaultLimit = 50
-	jobListMaxLimit     = 500
-)
-
 // listJobs lists jobs newest first. Filters: state (a River state or a
 // Bespin status), kind. Keyset pagination: limit and the opaque cursor of
 // the previous page. Items leave out result (see GET /api/jobs/{id}).
 func (a *api) listJobs(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	limit, err := intParam(q.Get("limit"), "limit", jobListDefaultLimit, 1, jobListMaxLimit)
+	limit, err := intParam(q.Get("limit"), "limit", defaultListLimit, 1, maxListLimit)
 	if err != nil {
 		return err
 	}

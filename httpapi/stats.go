@@ -86,25 +86,6 @@ func (a *api) webhookStats(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// timeParam parses an RFC 3339 query parameter, or returns def when empty.
-func timeParam(v, name string, def time.Time) (time.Time, error) {
-	if v == "" {
-		return def, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil {
-		return time.Time{}, invalidParam(name, "must be an RFC 3339 time like 2026-11-22T10:00:00Z, not %q", v)
-	}
-	return t.UTC(), nil
-}
-
-func optionalParam(v string) *string {
-	if v == "" {
-		return nil
-	}
-	return &v
-}
-
 // optionalFloat reads a nullable float column sqlc could not type.
 func optionalFloat(v any) *float64 {
 	f, ok := v.(float64)

@@ -354,11 +354,6 @@ type webhookList struct {
 	NextCursor *string          `json:"next_cursor"`
 }
 
-const (
-	defaultListLimit = 50
-	maxListLimit     = 500
-)
-
 // listWebhooks is GET /api/webhooks: receipts newest first, filtered by
 // source, event, since (inclusive) and until (exclusive), in pages of limit
 // with an opaque keyset cursor. Payload and body only with
