@@ -12,7 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/bespin/bespin/db"
@@ -202,12 +204,7 @@ const webhooksChannel = "bespin_webhooks"
 // stopRiver lets running jobs finish, but cancels them when most of the
 // shutdown budget is gone, so the process still exits in time; River puts a
 // cancelled job back to be retried.
-type riverStopper interface {
-	Stop(context.Context) error
-	StopAndCancel(context.Context) error
-}
-
-func stopRiver(ctx context.Context, rc riverStopper, logger *slog.Logger) error {
+func stopRiver(ctx context.Context, rc *river.Client[pgx.Tx], logger *slog.Logger) error {
 	softCtx := ctx
 	if deadline, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
