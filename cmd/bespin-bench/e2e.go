@@ -19,16 +19,11 @@ import (
 // Postgres: River insert → the job completes (River's own completion event)
 // → one NOTIFY round trip, timed the same way.
 func runE2E(ctx context.Context, o options, log io.Writer) (result, error) {
-	d, err := createDB(ctx, o, "e2e")
+	_, srv, cleanup, err := startBespin(ctx, o, "e2e")
 	if err != nil {
 		return result{}, err
 	}
-	defer d.drop(o.keep)
-	srv, err := startServer(ctx, o, d.url, "serve")
-	if err != nil {
-		return result{}, err
-	}
-	defer srv.stop()
+	defer cleanup()
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	var lat latencies

@@ -26,16 +26,11 @@ const holdQueue = "bench_hold"
 // (a real status change, as from River UI) and times how long each change
 // takes to reach every watcher of its job.
 func runFanout(ctx context.Context, o options, log io.Writer) (result, error) {
-	d, err := createDB(ctx, o, "fanout")
+	d, srv, cleanup, err := startBespin(ctx, o, "fanout")
 	if err != nil {
 		return result{}, err
 	}
-	defer d.drop(o.keep)
-	srv, err := startServer(ctx, o, d.url, "serve")
-	if err != nil {
-		return result{}, err
-	}
-	defer srv.stop()
+	defer cleanup()
 
 	rc, err := river.NewClient(riverpgxv5.New(d.pool), &river.Config{Logger: quietLogger()})
 	if err != nil {

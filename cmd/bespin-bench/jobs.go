@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -23,29 +24,17 @@ import (
 // N / (last finalized_at - first attempted_at), read from river_job on both
 // sides, so process start-up is not counted for either.
 func runJobs(ctx context.Context, o options, log io.Writer) (result, error) {
-	d, err := createDB(ctx, o, "jobs")
+	d, srv, cleanup, err := startBespin(ctx, o, "jobs", "RUN_WORKERS=false")
 	if err != nil {
 		return result{}, err
 	}
-	defer d.drop(o.keep)
-	srv, err := startServer(ctx, o, d.url, "serve", "RUN_WORKERS=false")
-	if err != nil {
-		return result{}, err
-	}
-	defer srv.stop()
+	defer cleanup()
 
 	inserter, err := river.NewClient(riverpgxv5.New(d.pool), &river.Config{Logger: quietLogger()})
 	if err != nil {
 		return result{}, err
 	}
-	ids, err := insertJobs(ctx, o.jobs, func(batch []river.InsertManyParams) ([]int64, error) {
-		res, err := inserter.InsertMany(ctx, batch)
-		out := make([]int64, len(res))
-		for i, r := range res {
-			out[i] = r.Job.ID
-		}
-		return out, err
-	}, func() river.JobArgs { return jobs.RandomTextArgs{Length: 100} })
+	ids, err := insertJobs(ctx, inserter, o.jobs, jobs.RandomTextArgs{Length: 100})
 	if err != nil {
 		return result{}, err
 	}
@@ -98,14 +87,7 @@ func runJobs(ctx context.Context, o options, log io.Writer) (result, error) {
 		return result{}, err
 	}
 	defer bd.drop(o.keep)
-	_, err = insertJobs(ctx, o.jobs, func(batch []river.InsertManyParams) ([]int64, error) {
-		res, err := bare.InsertMany(ctx, batch)
-		out := make([]int64, len(res))
-		for i, r := range res {
-			out[i] = r.Job.ID
-		}
-		return out, err
-	}, func() river.JobArgs { return bareTextArgs{Length: 100} })
+	_, err = insertJobs(ctx, bare, o.jobs, bareTextArgs{Length: 100})
 	if err != nil {
 		return result{}, err
 	}
@@ -129,18 +111,21 @@ func runJobs(ctx context.Context, o options, log io.Writer) (result, error) {
 	return res, nil
 }
 
-func insertJobs(ctx context.Context, n int, insert func([]river.InsertManyParams) ([]int64, error), args func() river.JobArgs) ([]int64, error) {
+// insertJobs inserts n copies of args in batches of 1000 and returns their ids.
+func insertJobs(ctx context.Context, rc *river.Client[pgx.Tx], n int, args river.JobArgs) ([]int64, error) {
 	var ids []int64
 	for len(ids) < n {
 		batch := make([]river.InsertManyParams, 0, 1000)
 		for i := len(ids); i < n && len(batch) < 1000; i++ {
-			batch = append(batch, river.InsertManyParams{Args: args()})
+			batch = append(batch, river.InsertManyParams{Args: args})
 		}
-		got, err := insert(batch)
+		res, err := rc.InsertMany(ctx, batch)
 		if err != nil {
 			return nil, fmt.Errorf("insert jobs: %w", err)
 		}
-		ids = append(ids, got...)
+		for _, r := range res {
+			ids = append(ids, r.Job.ID)
+		}
 	}
 	return ids, nil
 }

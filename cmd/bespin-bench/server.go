@@ -66,6 +66,21 @@ func (d *benchDB) drop(keep bool) {
 	}
 }
 
+// startBespin creates a fresh database and serves bespin-api on it with env;
+// cleanup stops the server and drops the database.
+func startBespin(ctx context.Context, o options, purpose string, env ...string) (*benchDB, *server, func(), error) {
+	d, err := createDB(ctx, o, purpose)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	srv, err := startServer(ctx, o, d.url, "serve", env...)
+	if err != nil {
+		d.drop(o.keep)
+		return nil, nil, nil, err
+	}
+	return d, srv, func() { _ = srv.stop(); d.drop(o.keep) }, nil
+}
+
 // server is a running bespin-api process.
 type server struct {
 	cmd  *exec.Cmd

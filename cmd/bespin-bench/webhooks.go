@@ -38,16 +38,11 @@ func newDelivery(worker, n int) delivery {
 // concurrency. The server runs without workers: this measures ingestion
 // (verify, de-duplicate, store, enqueue, commit), not processing.
 func runWebhooks(ctx context.Context, o options, log io.Writer) (result, error) {
-	d, err := createDB(ctx, o, "webhooks")
+	d, srv, cleanup, err := startBespin(ctx, o, "webhooks", "RUN_WORKERS=false")
 	if err != nil {
 		return result{}, err
 	}
-	defer d.drop(o.keep)
-	srv, err := startServer(ctx, o, d.url, "serve", "RUN_WORKERS=false")
-	if err != nil {
-		return result{}, err
-	}
-	defer srv.stop()
+	defer cleanup()
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency}}
 	var lat latencies
