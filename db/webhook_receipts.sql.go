@@ -39,33 +39,49 @@ func (q *Queries) WebhookReceiptDeleteOlderThan(ctx context.Context, db DBTX, ar
 	return result.RowsAffected(), nil
 }
 
-const webhookReceiptGetByDeliveryID = `-- name: WebhookReceiptGetByDeliveryID :one
-SELECT id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr, created_at, processed_at FROM webhook_receipts WHERE source = $1 AND delivery_id = $2
+const webhookReceiptGetByDeliveryIDs = `-- name: WebhookReceiptGetByDeliveryIDs :many
+SELECT id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr, created_at, processed_at FROM webhook_receipts
+WHERE (source, delivery_id) IN (SELECT unnest($1::text[]), unnest($2::text[]))
 `
 
-type WebhookReceiptGetByDeliveryIDParams struct {
-	Source     string
-	DeliveryID *string
+type WebhookReceiptGetByDeliveryIDsParams struct {
+	Sources     []string
+	DeliveryIds []string
 }
 
-func (q *Queries) WebhookReceiptGetByDeliveryID(ctx context.Context, db DBTX, arg WebhookReceiptGetByDeliveryIDParams) (WebhookReceipt, error) {
-	row := db.QueryRow(ctx, webhookReceiptGetByDeliveryID, arg.Source, arg.DeliveryID)
-	var i WebhookReceipt
-	err := row.Scan(
-		&i.ID,
-		&i.Source,
-		&i.Event,
-		&i.DeliveryID,
-		&i.Body,
-		&i.Payload,
-		&i.Headers,
-		&i.Signature,
-		&i.Verified,
-		&i.ClientAddr,
-		&i.CreatedAt,
-		&i.ProcessedAt,
-	)
-	return i, err
+// The stored receipts of (source, delivery id) pairs, given as two arrays
+// of equal length.
+func (q *Queries) WebhookReceiptGetByDeliveryIDs(ctx context.Context, db DBTX, arg WebhookReceiptGetByDeliveryIDsParams) ([]WebhookReceipt, error) {
+	rows, err := db.Query(ctx, webhookReceiptGetByDeliveryIDs, arg.Sources, arg.DeliveryIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []WebhookReceipt
+	for rows.Next() {
+		var i WebhookReceipt
+		if err := rows.Scan(
+			&i.ID,
+			&i.Source,
+			&i.Event,
+			&i.DeliveryID,
+			&i.Body,
+			&i.Payload,
+			&i.Headers,
+			&i.Signature,
+			&i.Verified,
+			&i.ClientAddr,
+			&i.CreatedAt,
+			&i.ProcessedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const webhookReceiptGetByID = `-- name: WebhookReceiptGetByID :one
@@ -90,6 +106,43 @@ func (q *Queries) WebhookReceiptGetByID(ctx context.Context, db DBTX, id uuid.UU
 		&i.ProcessedAt,
 	)
 	return i, err
+}
+
+const webhookReceiptGetByIDs = `-- name: WebhookReceiptGetByIDs :many
+SELECT id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr, created_at, processed_at FROM webhook_receipts WHERE id = ANY($1::uuid[])
+`
+
+func (q *Queries) WebhookReceiptGetByIDs(ctx context.Context, db DBTX, ids []uuid.UUID) ([]WebhookReceipt, error) {
+	rows, err := db.Query(ctx, webhookReceiptGetByIDs, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []WebhookReceipt
+	for rows.Next() {
+		var i WebhookReceipt
+		if err := rows.Scan(
+			&i.ID,
+			&i.Source,
+			&i.Event,
+			&i.DeliveryID,
+			&i.Body,
+			&i.Payload,
+			&i.Headers,
+			&i.Signature,
+			&i.Verified,
+			&i.ClientAddr,
+			&i.CreatedAt,
+			&i.ProcessedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const webhookReceiptGetForUpdate = `-- name: WebhookReceiptGetForUpdate :one
@@ -118,24 +171,30 @@ func (q *Queries) WebhookReceiptGetForUpdate(ctx context.Context, db DBTX, id uu
 	return i, err
 }
 
-const webhookReceiptInsert = `-- name: WebhookReceiptInsert :one
+const webhookReceiptInsertMany = `-- name: WebhookReceiptInsertMany :many
 
-INSERT INTO webhook_receipts (source, event, delivery_id, body, payload, headers, signature, verified, client_addr)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+INSERT INTO webhook_receipts (id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr)
+SELECT d.id, d.source, d.event, NULLIF(d.delivery_id, ''), d.body, d.payload, d.headers, d.signature, d.verified, NULLIF(d.client_addr, '')::inet
+FROM (SELECT unnest($1::uuid[]) AS id, unnest($2::text[]) AS source, unnest($3::text[]) AS event,
+             unnest($4::text[]) AS delivery_id, unnest($5::bytea[]) AS body,
+             unnest($6::jsonb[]) AS payload, unnest($7::jsonb[]) AS headers,
+             unnest($8::text[]) AS signature, unnest($9::boolean[]) AS verified,
+             unnest($10::text[]) AS client_addr) AS d
 ON CONFLICT (source, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING
 RETURNING id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr, created_at, processed_at
 `
 
-type WebhookReceiptInsertParams struct {
-	Source     string
-	Event      string
-	DeliveryID *string
-	Body       []byte
-	Payload    []byte
-	Headers    []byte
-	Signature  string
-	Verified   bool
-	ClientAddr *netip.Addr
+type WebhookReceiptInsertManyParams struct {
+	Ids         []uuid.UUID
+	Sources     []string
+	Events      []string
+	DeliveryIds []string
+	Bodies      [][]byte
+	Payloads    [][]byte
+	Headers     [][]byte
+	Signatures  []string
+	Verified    []bool
+	ClientAddrs []string
 }
 
 // CREATE TABLE webhook_receipts (
@@ -154,38 +213,56 @@ type WebhookReceiptInsertParams struct {
 //	processed_at timestamptz
 //
 // );
-// Stores a delivery unless (source, delivery_id) is already stored: then no
-// row comes back (pgx.ErrNoRows) and the caller reads the original. A
-// concurrent insert of the same delivery waits for the first to commit or
-// roll back, so exactly one wins.
-func (q *Queries) WebhookReceiptInsert(ctx context.Context, db DBTX, arg WebhookReceiptInsertParams) (WebhookReceipt, error) {
-	row := db.QueryRow(ctx, webhookReceiptInsert,
-		arg.Source,
-		arg.Event,
-		arg.DeliveryID,
-		arg.Body,
-		arg.Payload,
+// Stores a batch of deliveries in one statement (package ingest commits
+// concurrent deliveries together), each unless (source, delivery_id) is
+// already stored: those rows do not come back, and the caller reads the
+// originals. The caller chooses the ids, so each returned row can be
+// matched to its delivery. A concurrent insert of the same delivery waits
+// for the first to commit or roll back, so exactly one wins. An empty
+// string stands for a NULL delivery id or client address (neither can be
+// empty).
+func (q *Queries) WebhookReceiptInsertMany(ctx context.Context, db DBTX, arg WebhookReceiptInsertManyParams) ([]WebhookReceipt, error) {
+	rows, err := db.Query(ctx, webhookReceiptInsertMany,
+		arg.Ids,
+		arg.Sources,
+		arg.Events,
+		arg.DeliveryIds,
+		arg.Bodies,
+		arg.Payloads,
 		arg.Headers,
-		arg.Signature,
+		arg.Signatures,
 		arg.Verified,
-		arg.ClientAddr,
+		arg.ClientAddrs,
 	)
-	var i WebhookReceipt
-	err := row.Scan(
-		&i.ID,
-		&i.Source,
-		&i.Event,
-		&i.DeliveryID,
-		&i.Body,
-		&i.Payload,
-		&i.Headers,
-		&i.Signature,
-		&i.Verified,
-		&i.ClientAddr,
-		&i.CreatedAt,
-		&i.ProcessedAt,
-	)
-	return i, err
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []WebhookReceipt
+	for rows.Next() {
+		var i WebhookReceipt
+		if err := rows.Scan(
+			&i.ID,
+			&i.Source,
+			&i.Event,
+			&i.DeliveryID,
+			&i.Body,
+			&i.Payload,
+			&i.Headers,
+			&i.Signature,
+			&i.Verified,
+			&i.ClientAddr,
+			&i.CreatedAt,
+			&i.ProcessedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const webhookReceiptList = `-- name: WebhookReceiptList :many

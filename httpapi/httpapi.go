@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 
+	"github.com/bespin/bespin/ingest"
 	"github.com/bespin/bespin/metrics"
 	"github.com/bespin/bespin/ratelimit"
 	"github.com/bespin/bespin/realtime"
@@ -56,11 +57,16 @@ type Deps struct {
 
 type api struct {
 	Deps
+	receipts *ingest.Store
 }
 
 // NewHandler returns the whole HTTP API with its middleware.
 func NewHandler(d Deps) http.Handler {
 	a := &api{Deps: d}
+	a.receipts = ingest.New(ingest.Config{
+		Pool: d.Pool, River: d.River, Redis: d.Redis, KeyPrefix: d.RedisKeyPrefix, Logger: d.Logger,
+		ObserveBatch: func(n int) { d.Metrics.WebhookBatchSize.Observe(float64(n)) },
+	})
 	mux := http.NewServeMux()
 	a.routes(mux)
 	return a.requestID(a.recoverPanics(a.observe(a.jsonMiss(mux))))

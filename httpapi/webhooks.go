@@ -1,13 +1,11 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -17,20 +15,13 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/bespin/bespin/db"
-	"github.com/bespin/bespin/jobs"
+	"github.com/bespin/bespin/ingest"
 	"github.com/bespin/bespin/webhook"
 )
 
-const (
-	defaultWebhookMaxBody = 1 << 20
-	// idempotencyTTL is how long Redis remembers a delivery. It is only the
-	// fast path: Postgres' unique index catches duplicates forever after.
-	idempotencyTTL     = 24 * time.Hour
-	idempotencyTimeout = 250 * time.Millisecond
-)
+const defaultWebhookMaxBody = 1 << 20
 
 // Outcomes of a webhook delivery, the outcome label of
 // bespin_webhooks_received_total.
@@ -155,23 +146,11 @@ func (a *api) receiveWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("encode headers: %w", err)
 	}
-	params := db.WebhookReceiptInsertParams{
-		Source:    src.Name,
-		Event:     d.Event,
-		Body:      body,
-		Payload:   d.Payload,
-		Headers:   headers,
-		Signature: v.Signature,
-		Verified:  true,
-	}
-	if d.DeliveryID != "" {
-		params.DeliveryID = &d.DeliveryID
-	}
-	if ip := a.clientIP(r); ip.IsValid() {
-		params.ClientAddr = &ip
-	}
-
-	receipt, duplicate, err := a.storeWebhook(r.Context(), params)
+	stored, err := a.receipts.Store(r.Context(), ingest.Delivery{
+		Source: src.Name, Event: d.Event, DeliveryID: d.DeliveryID,
+		Body: body, Payload: d.Payload, Headers: headers,
+		Signature: v.Signature, ClientAddr: a.clientIP(r),
+	})
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22") { // data exception, e.g. \u0000 in jsonb
@@ -180,6 +159,7 @@ func (a *api) receiveWebhook(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	receipt, duplicate := stored.Receipt, stored.Duplicate
 	res := webhookCreated{
 		ID: receipt.ID, Source: receipt.Source, Event: receipt.Event,
 		Verified: receipt.Verified, Duplicate: duplicate, CreatedAt: receipt.CreatedAt,
@@ -213,92 +193,6 @@ func webhookMessage(err error) string {
 		return we.Message
 	}
 	return "The delivery was refused."
-}
-
-// storeWebhook stores a delivery once per (source, delivery id) and
-// enqueues its job in the same transaction. Redis is asked first as a fast
-// path; the unique index is the guarantee, so with Redis down (or racing
-// copies of one delivery) the loser of the insert reads the winner's row.
-func (a *api) storeWebhook(ctx context.Context, p db.WebhookReceiptInsertParams) (db.WebhookReceipt, bool, error) {
-	q := db.New()
-	var key string
-	if p.DeliveryID != nil {
-		key = a.RedisKeyPrefix + webhook.IdempotencyKey(p.Source, *p.DeliveryID)
-		if id, ok := a.idempotencyGet(ctx, key); ok {
-			receipt, err := q.WebhookReceiptGetByID(ctx, a.Pool, id)
-			if err == nil {
-				return receipt, true, nil
-			}
-			if !errors.Is(err, pgx.ErrNoRows) {
-				return db.WebhookReceipt{}, false, err
-			}
-			// The receipt was pruned: store the delivery again.
-		}
-	}
-
-	tx, err := a.Pool.Begin(ctx)
-	if err != nil {
-		return db.WebhookReceipt{}, false, fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-
-	receipt, err := q.WebhookReceiptInsert(ctx, tx, p)
-	if errors.Is(err, pgx.ErrNoRows) { // already stored
-		if err := tx.Rollback(ctx); err != nil {
-			return db.WebhookReceipt{}, false, fmt.Errorf("rollback: %w", err)
-		}
-		receipt, err = q.WebhookReceiptGetByDeliveryID(ctx, a.Pool, db.WebhookReceiptGetByDeliveryIDParams{Source: p.Source, DeliveryID: p.DeliveryID})
-		if err != nil {
-			return db.WebhookReceipt{}, false, fmt.Errorf("read original receipt: %w", err)
-		}
-		a.idempotencySet(ctx, key, receipt.ID)
-		return receipt, true, nil
-	}
-	if err != nil {
-		return db.WebhookReceipt{}, false, fmt.Errorf("insert receipt: %w", err)
-	}
-	if _, err := a.River.InsertTx(ctx, tx, jobs.ProcessWebhookArgs{ReceiptID: receipt.ID, Source: receipt.Source, Event: receipt.Event}, nil); err != nil {
-		return db.WebhookReceipt{}, false, fmt.Errorf("enqueue process-webhook: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return db.WebhookReceipt{}, false, fmt.Errorf("commit: %w", err)
-	}
-	if key != "" {
-		a.idempotencySet(ctx, key, receipt.ID)
-	}
-	return receipt, false, nil
-}
-
-// idempotencyGet asks Redis for the receipt of a delivery. Any failure is
-// a miss: Postgres decides.
-func (a *api) idempotencyGet(ctx context.Context, key string) (uuid.UUID, bool) {
-	if a.Redis == nil {
-		return uuid.UUID{}, false
-	}
-	ctx, cancel := context.WithTimeout(ctx, idempotencyTimeout)
-	defer cancel()
-	s, err := a.Redis.Get(ctx, key).Result()
-	if err != nil {
-		if !errors.Is(err, redis.Nil) {
-			a.Logger.WarnContext(ctx, "redis unavailable for webhook idempotency; relying on Postgres",
-				slog.String("error", err.Error()))
-		}
-		return uuid.UUID{}, false
-	}
-	id, err := uuid.Parse(s)
-	return id, err == nil
-}
-
-func (a *api) idempotencySet(ctx context.Context, key string, id uuid.UUID) {
-	if a.Redis == nil || key == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), idempotencyTimeout)
-	defer cancel()
-	if err := a.Redis.Set(ctx, key, id.String(), idempotencyTTL).Err(); err != nil {
-		a.Logger.WarnContext(ctx, "redis unavailable for webhook idempotency; relying on Postgres",
-			slog.String("error", err.Error()))
-	}
 }
 
 // webhookReceipt is a receipt in the read API. Payload and body are only

@@ -20,6 +20,7 @@ type Metrics struct {
 	RateLimited       *prometheus.CounterVec // scope
 
 	WebhooksReceived *prometheus.CounterVec // source, outcome
+	WebhookBatchSize prometheus.Histogram
 
 	WebSocketConnections prometheus.Gauge
 	ListenerReconnects   prometheus.Counter
@@ -52,6 +53,11 @@ func New() *Metrics {
 			Name: "bespin_webhooks_received_total",
 			Help: "Webhook deliveries by source and outcome (stored, duplicate, unauthorized, invalid, ...).",
 		}, []string{"source", "outcome"}),
+		WebhookBatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "bespin_webhook_batch_size",
+			Help:    "Webhook deliveries committed together in one transaction (group commit).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 100},
+		}),
 		WebSocketConnections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "bespin_websocket_connections",
 			Help: "Open WebSocket connections.",
@@ -71,7 +77,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPRequestDuration,
 		m.RateLimitFailOpen, m.RateLimited,
-		m.WebhooksReceived,
+		m.WebhooksReceived, m.WebhookBatchSize,
 		m.WebSocketConnections, m.ListenerReconnects, m.NotificationLag,
 	)
 	return m

@@ -13,21 +13,36 @@
 --     processed_at timestamptz
 -- );
 
--- name: WebhookReceiptInsert :one
--- Stores a delivery unless (source, delivery_id) is already stored: then no
--- row comes back (pgx.ErrNoRows) and the caller reads the original. A
--- concurrent insert of the same delivery waits for the first to commit or
--- roll back, so exactly one wins.
-INSERT INTO webhook_receipts (source, event, delivery_id, body, payload, headers, signature, verified, client_addr)
-VALUES (@source, @event, sqlc.narg(delivery_id), @body, @payload, @headers, @signature, @verified, sqlc.narg(client_addr))
+-- name: WebhookReceiptInsertMany :many
+-- Stores a batch of deliveries in one statement (package ingest commits
+-- concurrent deliveries together), each unless (source, delivery_id) is
+-- already stored: those rows do not come back, and the caller reads the
+-- originals. The caller chooses the ids, so each returned row can be
+-- matched to its delivery. A concurrent insert of the same delivery waits
+-- for the first to commit or roll back, so exactly one wins. An empty
+-- string stands for a NULL delivery id or client address (neither can be
+-- empty).
+INSERT INTO webhook_receipts (id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr)
+SELECT d.id, d.source, d.event, NULLIF(d.delivery_id, ''), d.body, d.payload, d.headers, d.signature, d.verified, NULLIF(d.client_addr, '')::inet
+FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@sources::text[]) AS source, unnest(@events::text[]) AS event,
+             unnest(@delivery_ids::text[]) AS delivery_id, unnest(@bodies::bytea[]) AS body,
+             unnest(@payloads::jsonb[]) AS payload, unnest(@headers::jsonb[]) AS headers,
+             unnest(@signatures::text[]) AS signature, unnest(@verified::boolean[]) AS verified,
+             unnest(@client_addrs::text[]) AS client_addr) AS d
 ON CONFLICT (source, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING
 RETURNING *;
 
 -- name: WebhookReceiptGetByID :one
 SELECT * FROM webhook_receipts WHERE id = @id;
 
--- name: WebhookReceiptGetByDeliveryID :one
-SELECT * FROM webhook_receipts WHERE source = @source AND delivery_id = @delivery_id;
+-- name: WebhookReceiptGetByIDs :many
+SELECT * FROM webhook_receipts WHERE id = ANY(@ids::uuid[]);
+
+-- name: WebhookReceiptGetByDeliveryIDs :many
+-- The stored receipts of (source, delivery id) pairs, given as two arrays
+-- of equal length.
+SELECT * FROM webhook_receipts
+WHERE (source, delivery_id) IN (SELECT unnest(@sources::text[]), unnest(@delivery_ids::text[]));
 
 -- name: WebhookReceiptGetForUpdate :one
 -- Locks the receipt while its handlers run, so two attempts of its job can
