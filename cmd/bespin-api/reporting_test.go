@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bespin/bespin/internal/dbtest"
+	"github.com/bespin/bespin/webhook"
 )
 
 func getWithToken(t *testing.T, url, token string) *http.Response {
@@ -120,14 +124,28 @@ func TestMetrics(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 
 	getWithToken(t, srv.URL+"/api/test", "").Body.Close()
+	body := `{"event":"order.created"}`
+	mac := hmac.New(sha256.New, []byte(webhook.DefaultTestSecret))
+	mac.Write([]byte(body))
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/api/webhooks/test", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Webhook-Signature", hex.EncodeToString(mac.Sum(nil)))
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+
 	resp = getWithToken(t, srv.URL+"/metrics", "tok")
-	body, err := io.ReadAll(resp.Body)
+	page, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	text := string(body)
+	text := string(page)
 	require.Contains(t, text, `bespin_http_requests_total{method="GET",route="GET /api/test",status="200"} 1`)
 	require.Contains(t, text, `bespin_jobs{kind="random-text",queue="default",state="available"} 2`)
 	require.Contains(t, text, "bespin_jobs_scrape_error 0")
 	require.True(t, strings.Contains(text, "bespin_http_request_duration_seconds_bucket"))
+	require.Contains(t, text, `bespin_webhooks_received_total{outcome="stored",source="test"} 1`)
+	require.Contains(t, text, "bespin_webhook_batch_size_count 1")
 }

@@ -1,0 +1,240 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bespin/bespin/internal/dbtest"
+	"github.com/bespin/bespin/internal/redistest"
+	"github.com/bespin/bespin/jobs"
+	"github.com/bespin/bespin/webhook"
+)
+
+type bundle struct {
+	pool   *pgxpool.Pool
+	rdb    *redis.Client
+	prefix string
+	cfg    Config
+}
+
+// setup returns a Config on a fresh database and the real Redis, with an
+// insert-only River client (enqueued jobs stay countable).
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	pool := dbtest.Pool(t)
+	rdb, prefix := redistest.New(t)
+	logger := slog.New(slog.DiscardHandler)
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Logger:  logger,
+		Workers: jobs.NewWorkers(jobs.WorkerDeps{Logger: logger, Pool: pool}),
+	})
+	require.NoError(t, err)
+	return &bundle{pool: pool, rdb: rdb, prefix: prefix, cfg: Config{
+		Pool: pool, River: rc, Redis: rdb, KeyPrefix: prefix, Logger: logger,
+	}}
+}
+
+func delivery(id, payload string) Delivery {
+	return Delivery{
+		Source: "test", Event: "order.created", DeliveryID: id,
+		Body: []byte(payload), Payload: []byte(payload), Headers: []byte(`{}`),
+		Signature: "sha256=00", ClientAddr: netip.MustParseAddr("192.0.2.7"),
+	}
+}
+
+// newRequest is what Store queues for d.
+func (s *Store) newRequest(d Delivery) *request {
+	r := &request{d: d, id: uuid.Must(uuid.NewV7()), done: make(chan struct{})}
+	if d.DeliveryID != "" {
+		r.key = s.cfg.KeyPrefix + webhook.IdempotencyKey(d.Source, d.DeliveryID)
+	}
+	return r
+}
+
+// stored reads what a user would look at: the receipts, and the receipt
+// ids of the process-webhook jobs.
+func (b *bundle) stored(t *testing.T) (receipts []uuid.UUID, jobReceipts []uuid.UUID) {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := b.pool.Query(ctx, "SELECT id FROM webhook_receipts ORDER BY id")
+	require.NoError(t, err)
+	receipts, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	require.NoError(t, err)
+	rows, err = b.pool.Query(ctx, "SELECT (args->>'receipt_id')::uuid FROM river_job WHERE kind = 'process-webhook' ORDER BY 1")
+	require.NoError(t, err)
+	jobReceipts, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	require.NoError(t, err)
+	return receipts, jobReceipts
+}
+
+func TestBatchStoresEachDeliveryOnceWithItsJob(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s := New(b.cfg)
+	batch := []*request{
+		s.newRequest(delivery("a", `{"n":1}`)),
+		s.newRequest(delivery("b", `{"n":2}`)),
+		s.newRequest(delivery("", `{"n":3}`)), // no delivery id: always stored
+		s.newRequest(delivery("a", `{"n":1}`)), // a copy of the first, in the same batch
+	}
+	s.commit(batch)
+
+	var want []uuid.UUID
+	for i, r := range batch[:3] {
+		require.NoError(t, r.err, "delivery %d", i)
+		require.False(t, r.res.Duplicate, "delivery %d", i)
+		want = append(want, r.res.Receipt.ID)
+	}
+	require.NoError(t, batch[3].err)
+	require.True(t, batch[3].res.Duplicate)
+	require.Equal(t, batch[0].res.Receipt.ID, batch[3].res.Receipt.ID)
+	require.Equal(t, "192.0.2.7", batch[0].res.Receipt.ClientAddr.String())
+	require.Nil(t, batch[2].res.Receipt.DeliveryID)
+
+	receipts, jobReceipts := b.stored(t)
+	require.ElementsMatch(t, want, receipts)
+	require.ElementsMatch(t, want, jobReceipts, "one process-webhook job per receipt")
+
+	// Redis remembers the keyed deliveries for the fast path.
+	got, err := b.rdb.Get(context.Background(), b.prefix+webhook.IdempotencyKey("test", "a")).Result()
+	require.NoError(t, err)
+	require.Equal(t, batch[0].res.Receipt.ID.String(), got)
+}
+
+func TestBadDeliveryFailsAloneInItsBatch(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s := New(b.cfg)
+	batch := []*request{
+		s.newRequest(delivery("good-1", `{"n":1}`)),
+		s.newRequest(delivery("bad", `{"text":"nul \u0000 here"}`)), // valid JSON, refused by jsonb
+		s.newRequest(delivery("good-2", `{"n":2}`)),
+	}
+	s.commit(batch)
+
+	var pgErr *pgconn.PgError
+	require.True(t, errors.As(batch[1].err, &pgErr), "got %v", batch[1].err)
+	require.Equal(t, "22P05", pgErr.Code) // untranslatable_character
+	require.NoError(t, batch[0].err)
+	require.NoError(t, batch[2].err)
+
+	receipts, jobReceipts := b.stored(t)
+	want := []uuid.UUID{batch[0].res.Receipt.ID, batch[2].res.Receipt.ID}
+	require.ElementsMatch(t, want, receipts)
+	require.ElementsMatch(t, want, jobReceipts)
+	n, err := b.rdb.Exists(context.Background(), b.prefix+webhook.IdempotencyKey("test", "bad")).Result()
+	require.NoError(t, err)
+	require.Zero(t, n, "a delivery that was not stored is not remembered")
+}
+
+func TestDuplicatesAreFoundWithAndWithoutRedis(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	s := New(b.cfg)
+	first, err := s.Store(ctx, delivery("d-1", `{"n":1}`))
+	require.NoError(t, err)
+	require.False(t, first.Duplicate)
+
+	// Through Redis, and through Postgres alone (Redis forgot, or is down).
+	noRedis := b.cfg
+	noRedis.Redis = nil
+	for name, st := range map[string]*Store{"redis": s, "postgres": New(noRedis)} {
+		again, err := st.Store(ctx, delivery("d-1", `{"n":1}`))
+		require.NoError(t, err, name)
+		require.True(t, again.Duplicate, name)
+		require.Equal(t, first.Receipt.ID, again.Receipt.ID, name)
+		require.True(t, first.Receipt.CreatedAt.Equal(again.Receipt.CreatedAt), name)
+	}
+	receipts, jobReceipts := b.stored(t)
+	require.Equal(t, []uuid.UUID{first.Receipt.ID}, receipts)
+	require.Equal(t, []uuid.UUID{first.Receipt.ID}, jobReceipts)
+
+	// Redis still names a receipt that retention has pruned: the delivery is
+	// stored again rather than answered with a receipt that is gone.
+	_, err = b.pool.Exec(ctx, "DELETE FROM webhook_receipts")
+	require.NoError(t, err)
+	again, err := s.Store(ctx, delivery("d-1", `{"n":1}`))
+	require.NoError(t, err)
+	require.False(t, again.Duplicate)
+	require.NotEqual(t, first.Receipt.ID, again.Receipt.ID)
+}
+
+// Concurrent deliveries share transactions, and each is still stored
+// exactly once with its job, copies included.
+func TestConcurrentDeliveriesAreCommittedTogether(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var mu sync.Mutex
+	largest := 0
+	cfg := b.cfg
+	cfg.Committers = 1
+	cfg.ObserveBatch = func(n int) {
+		mu.Lock()
+		defer mu.Unlock()
+		largest = max(largest, n)
+	}
+	s := New(cfg)
+
+	const n = 200
+	results := make([]Result, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			// Every delivery is sent twice.
+			results[i], errs[i] = s.Store(context.Background(), delivery(fmt.Sprintf("c-%d", i%(n/2)), `{"n":1}`))
+		})
+	}
+	wg.Wait()
+
+	byDelivery := map[string]uuid.UUID{}
+	duplicates := 0
+	for i := range n {
+		require.NoError(t, errs[i])
+		id := *results[i].Receipt.DeliveryID
+		if prev, ok := byDelivery[id]; ok {
+			require.Equal(t, prev, results[i].Receipt.ID, "copies of %s got different receipts", id)
+		}
+		byDelivery[id] = results[i].Receipt.ID
+		if results[i].Duplicate {
+			duplicates++
+		}
+	}
+	receipts, jobReceipts := b.stored(t)
+	require.Len(t, receipts, len(byDelivery))
+	require.Equal(t, n-len(byDelivery), duplicates)
+	require.ElementsMatch(t, receipts, jobReceipts)
+	require.Greater(t, largest, 1, "with one committer, deliveries arriving during a commit share the next one")
+}
+
+func TestTakeCapsBatches(t *testing.T) {
+	s := New(Config{MaxBatch: 3})
+	big := delivery("", "")
+	big.Body = make([]byte, maxBatchBytes/2+1)
+	for _, d := range []Delivery{delivery("", ""), delivery("", ""), delivery("", ""), delivery("", ""), big, big, big} {
+		s.pending = append(s.pending, s.newRequest(d))
+	}
+	s.active = 1
+	var sizes []int
+	for batch := s.take(); batch != nil; batch = s.take() {
+		sizes = append(sizes, len(batch))
+	}
+	// MaxBatch, then the byte cap (a body over the cap still goes alone).
+	require.Equal(t, []int{3, 2, 1, 1}, sizes)
+	require.Zero(t, s.active, "the committer retires when the queue is empty")
+}
