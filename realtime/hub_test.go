@@ -2,8 +2,11 @@ package realtime
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,8 +23,11 @@ func TestSubscriberCoalescesWhenBehind(t *testing.T) {
 	}
 	s.offer([]byte("last"), true)
 	s.offer([]byte("last"), true) // repeats are skipped
-	msgs, dropped := s.take()
-	require.False(t, dropped)
+	s.attach(func() {})           // a writer that does nothing: next is called here
+	o, ok := s.next()
+	require.True(t, ok)
+	msgs := o.msgs
+	require.False(t, o.dropped)
 	require.Len(t, msgs, 4, "the queue restarted from the newest when it overflowed")
 	require.Equal(t, "last", string(msgs[len(msgs)-1].data))
 	require.True(t, msgs[len(msgs)-1].terminal)
@@ -33,14 +39,17 @@ func TestStreamSubscriberDroppedWhenBehind(t *testing.T) {
 	for i := range streamQueueCap {
 		s.offer([]byte(strconv.Itoa(i)), false)
 	}
-	_, dropped := s.take()
-	require.False(t, dropped)
+	o, ok := s.next()
+	require.True(t, ok)
+	require.False(t, o.dropped)
+	require.Len(t, o.msgs, streamQueueCap)
 	for i := range streamQueueCap + 1 {
 		s.offer([]byte(strconv.Itoa(i)), false)
 	}
-	msgs, dropped := s.take()
-	require.True(t, dropped)
-	require.Empty(t, msgs)
+	o, ok = s.next()
+	require.True(t, ok)
+	require.True(t, o.dropped)
+	require.Empty(t, o.msgs)
 }
 
 func TestOriginPolicy(t *testing.T) {
@@ -138,4 +147,66 @@ func TestShutdownClosesWith1001(t *testing.T) {
 	go func() { errc <- b.server.Shutdown(ctx) }()
 	requireClose(t, conn, websocket.CloseGoingAway)
 	require.NoError(t, <-errc)
+}
+
+// A client that answers pings stays connected past PongTimeout: the
+// server's pinger keeps pinging it.
+func TestAnsweringClientKeptAlive(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{serverCfg: func(c *ServerConfig) {
+		c.PingInterval = 20 * time.Millisecond
+		c.PongTimeout = 100 * time.Millisecond
+	}})
+	id := b.insertJob(t)
+	conn := dial(t, b.url+"?job_id="+strconv.FormatInt(id, 10))
+	require.Equal(t, "pending", readStatus(t, conn).Status)
+	var pings atomic.Int64
+	conn.SetPingHandler(func(data string) error {
+		pings.Add(1)
+		return conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	errc := make(chan error, 1)
+	go func() { _, _, err := conn.ReadMessage(); errc <- err }()
+
+	time.Sleep(500 * time.Millisecond) // five pong timeouts
+	require.GreaterOrEqual(t, pings.Load(), int64(10))
+	require.Equal(t, 1.0, testutil.ToFloat64(b.metrics.WebSocketConnections))
+
+	// Still served: a change arrives, then 1000.
+	_, err := b.river.JobCancel(context.Background(), id)
+	require.NoError(t, err)
+	select {
+	case err := <-errc:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no status within 10s")
+	}
+	requireClose(t, conn, websocket.CloseNormalClosure)
+}
+
+// ServeJob returns once the connection is set up, so net/http's goroutine,
+// buffers and request are not held for the connection's life (the fanout
+// benchmark's memory per connection); the connection goes on without it.
+func TestServeJobReturnsAfterUpgrade(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	returned := make(chan struct{}, 1)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, _ := strconv.ParseInt(r.URL.Query().Get("job_id"), 10, 64)
+		b.server.ServeJob(w, r, id, "random-text")
+		returned <- struct{}{}
+	}))
+	t.Cleanup(ts.Close)
+	id := b.insertJob(t)
+	conn := dial(t, "ws"+strings.TrimPrefix(ts.URL, "http")+"?job_id="+strconv.FormatInt(id, 10))
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("ServeJob still running 5s after the upgrade")
+	}
+	require.Equal(t, "pending", readStatus(t, conn).Status)
+	_, err := b.river.JobCancel(context.Background(), id)
+	require.NoError(t, err)
+	require.Equal(t, "cancelled", readStatus(t, conn).State)
+	requireClose(t, conn, websocket.CloseNormalClosure)
 }

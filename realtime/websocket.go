@@ -37,16 +37,25 @@ type ServerConfig struct {
 // Server upgrades and serves WebSocket connections. httpapi validates the
 // request (ids, 404, origin, token) and calls ServeJob or ServeTopic, so
 // that every refusal is a normal JSON error sent before upgrading.
+//
+// A connection costs one goroutine while idle: its reader, which answers
+// pings and notices a client gone or silent. The handler returns right
+// after upgrading, so net/http's goroutine, its buffers and the request are
+// freed; writers run only while there is something to send (subscriber),
+// and one pinger per Server asks every connection for its pings.
 type Server struct {
 	cfg      ServerConfig
 	upgrader websocket.Upgrader
 	origins  map[string]bool
 
-	mu       sync.Mutex
-	conns    map[*websocket.Conn]struct{}
-	closing  chan struct{}
-	shutdown bool
-	wg       sync.WaitGroup
+	mu        sync.Mutex
+	conns     map[*wsConn]struct{}
+	closing   chan struct{} // closed by Shutdown
+	shutdown  bool
+	pingStop  chan struct{} // closed when the last connection ends; nil: no pinger runs
+	pingSlots int
+	nextSlot  int
+	wg        sync.WaitGroup // readers, writers and the pinger
 }
 
 // NewServer returns a Server.
@@ -63,17 +72,20 @@ func NewServer(cfg ServerConfig) *Server {
 	s := &Server{
 		cfg:     cfg,
 		origins: map[string]bool{},
-		conns:   map[*websocket.Conn]struct{}{},
+		conns:   map[*wsConn]struct{}{},
 		closing: make(chan struct{}),
 	}
+	// Pings are spread over the interval in slots, one slot per tick, so
+	// that 10,000 connections do not all want a writer at once.
+	s.pingSlots = max(1, min(maxPingSlots, int(cfg.PingInterval/minPingTick)))
 	for _, o := range cfg.AllowedOrigins {
 		s.origins[strings.ToLower(strings.TrimRight(o, "/"))] = true
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		// Small buffers and a shared write-buffer pool: an idle watcher
-		// holds no write buffer at all, which is most of what 10,000
-		// watchers cost (the fanout benchmark: KiB per connection).
+		// holds no write buffer at all. Non-zero sizes also mean gorilla
+		// does not keep net/http's hijacked 4 KiB bufio reader and writer.
 		ReadBufferSize:  512, // clients only send pongs and closes (read limit 512)
 		WriteBufferSize: 4096,
 		WriteBufferPool: &sync.Pool{},
@@ -110,141 +122,218 @@ func (s *Server) OriginAllowed(r *http.Request) bool {
 }
 
 // ServeJob upgrades r and streams job id's statuses: the current one
-// first, then every change, and closes with 1000 after a terminal one.
+// first, then every change, and closes with 1000 after a terminal one. It
+// returns once the connection is set up; the connection lives on.
 func (s *Server) ServeJob(w http.ResponseWriter, r *http.Request, id int64, kind string) {
 	sub := s.cfg.Hub.subscribeJob(id, kind)
-	defer s.cfg.Hub.unsubscribeJob(id, sub)
-	conn := s.upgrade(w, r)
-	if conn == nil {
+	c := s.upgrade(w, r, sub, func() { s.cfg.Hub.unsubscribeJob(id, sub) })
+	if c == nil {
 		return
 	}
 	s.cfg.Jobs.Refresh(id) // the first status, through the feed's serial reads
-	s.serve(conn, sub)
+	sub.attach(c.startWriter)
 }
 
-// ServeTopic upgrades r and streams everything published on topic.
+// ServeTopic upgrades r and streams everything published on topic. It
+// returns once the connection is set up.
 func (s *Server) ServeTopic(w http.ResponseWriter, r *http.Request, topic string) {
 	sub := s.cfg.Hub.subscribeTopic(topic)
-	defer s.cfg.Hub.unsubscribeTopic(topic, sub)
-	conn := s.upgrade(w, r)
-	if conn == nil {
+	c := s.upgrade(w, r, sub, func() { s.cfg.Hub.unsubscribeTopic(topic, sub) })
+	if c == nil {
 		return
 	}
-	s.serve(conn, sub)
+	sub.attach(c.startWriter)
 }
 
-func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) *websocket.Conn {
-	conn, err := s.upgrader.Upgrade(w, r, nil)
+// wsConn is one upgraded connection.
+type wsConn struct {
+	s           *Server
+	ws          *websocket.Conn
+	sub         *subscriber
+	unsubscribe func()
+	slot        int // ping slot
+}
+
+// upgrade upgrades r, registers the connection and starts its reader.
+// On failure it unsubscribes sub and returns nil.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, sub *subscriber, unsubscribe func()) *wsConn {
+	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		unsubscribe()
 		return nil // the upgrader has answered the client
 	}
+	c := &wsConn{s: s, ws: ws, sub: sub, unsubscribe: unsubscribe}
 	s.mu.Lock()
 	if s.shutdown {
 		s.mu.Unlock()
-		s.closeConn(conn, websocket.CloseGoingAway, "server shutting down")
+		unsubscribe()
+		msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")
+		ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(s.cfg.WriteTimeout)) //nolint:errcheck
+		ws.Close()
 		return nil
 	}
-	s.conns[conn] = struct{}{}
+	s.conns[c] = struct{}{}
+	c.slot = s.nextSlot
+	s.nextSlot = (s.nextSlot + 1) % s.pingSlots
+	if s.pingStop == nil {
+		s.pingStop = make(chan struct{})
+		s.wg.Add(1)
+		go s.pingLoop(s.pingStop)
+	}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.cfg.Metrics.WebSocketConnections.Inc()
-	return conn
-}
-
-// serve is the connection's one writer (this goroutine) plus a reader
-// goroutine that only handles control frames and notices a gone client.
-func (s *Server) serve(conn *websocket.Conn, sub *subscriber) {
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, conn)
-		s.mu.Unlock()
-		s.cfg.Metrics.WebSocketConnections.Dec()
-		s.wg.Done()
-	}()
-
-	readerDone := make(chan struct{})
-	go s.read(conn, readerDone)
-
-	ping := time.NewTicker(s.cfg.PingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case <-sub.ready:
-			msgs, dropped := sub.take()
-			if dropped {
-				s.close(conn, readerDone, websocket.CloseTryAgainLater, "client too slow")
-				return
-			}
-			for _, m := range msgs {
-				conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)) //nolint:errcheck
-				if err := conn.WriteMessage(websocket.TextMessage, m.data); err != nil {
-					conn.Close()
-					<-readerDone
-					return
-				}
-				if m.terminal {
-					s.close(conn, readerDone, websocket.CloseNormalClosure, "job finished")
-					return
-				}
-			}
-		case <-ping.C:
-			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.cfg.WriteTimeout)); err != nil {
-				conn.Close()
-				<-readerDone
-				return
-			}
-		case <-readerDone:
-			conn.Close() // the client closed, or stopped answering pings
-			return
-		case <-s.closing:
-			s.close(conn, readerDone, websocket.CloseGoingAway, "server shutting down")
-			return
-		}
-	}
+	go c.read()
+	return c
 }
 
 // readLimit bounds client frames: clients have nothing to send but
 // control frames.
 const readLimit = 512
 
-func (s *Server) read(conn *websocket.Conn, done chan<- struct{}) {
-	defer close(done)
-	conn.SetReadLimit(readLimit)
-	conn.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout)) //nolint:errcheck
-	conn.SetPongHandler(func(string) error {
-		return conn.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout))
-	})
+// read is the connection's one long-lived goroutine: it handles control
+// frames (pongs extend the deadline; a close is answered by gorilla) and
+// ends when the client closes, goes away or stops answering pings, or
+// when the server's close frame got no answer within closeGrace. Then it
+// tears the connection down.
+func (c *wsConn) read() {
+	defer c.finish()
+	c.ws.SetReadLimit(readLimit)
+	c.ws.SetReadDeadline(time.Now().Add(c.s.cfg.PongTimeout)) //nolint:errcheck
+	c.ws.SetPongHandler(c.pong)
 	for {
-		if _, _, err := conn.NextReader(); err != nil {
+		if _, _, err := c.ws.NextReader(); err != nil {
 			return
 		}
 	}
 }
 
-// close sends a close frame, waits briefly for the client's reply (which
-// ends the reader), and closes the connection.
-func (s *Server) close(conn *websocket.Conn, readerDone <-chan struct{}, code int, reason string) {
-	msg := websocket.FormatCloseMessage(code, reason)
-	if err := conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(s.cfg.WriteTimeout)); err == nil {
-		t := time.NewTimer(closeGrace)
-		select {
-		case <-readerDone:
-		case <-t.C:
-		}
-		t.Stop()
-	}
-	conn.Close()
-	<-readerDone
+func (c *wsConn) pong(string) error {
+	c.sub.whileOpen(func() {
+		c.ws.SetReadDeadline(time.Now().Add(c.s.cfg.PongTimeout)) //nolint:errcheck
+	})
+	return nil
 }
 
-// closeConn closes a connection that has no reader yet.
-func (s *Server) closeConn(conn *websocket.Conn, code int, reason string) {
+func (c *wsConn) finish() {
+	c.sub.end()
+	c.ws.Close()
+	c.unsubscribe()
+	s := c.s
+	s.mu.Lock()
+	delete(s.conns, c)
+	if len(s.conns) == 0 && s.pingStop != nil {
+		close(s.pingStop)
+		s.pingStop = nil
+	}
+	s.mu.Unlock()
+	s.cfg.Metrics.WebSocketConnections.Dec()
+	s.wg.Done()
+}
+
+// startWriter is the subscriber's start: called with the subscriber
+// locked, while the reader runs (so the WaitGroup is above zero).
+func (c *wsConn) startWriter() {
+	c.s.wg.Add(1)
+	go c.write()
+}
+
+// write sends what the subscriber has due until nothing is, then ends.
+func (c *wsConn) write() {
+	defer c.s.wg.Done()
+	for {
+		o, ok := c.sub.next()
+		if !ok {
+			return
+		}
+		if !c.send(o) {
+			return
+		}
+	}
+}
+
+// send writes o; false means the connection is closing or broken and the
+// writer should end.
+func (c *wsConn) send(o outbox) bool {
+	switch {
+	case o.closeCode != 0:
+		c.close(o.closeCode, "server shutting down")
+		return false
+	case o.dropped:
+		c.close(websocket.CloseTryAgainLater, "client too slow")
+		return false
+	}
+	for _, m := range o.msgs {
+		c.ws.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout)) //nolint:errcheck
+		if err := c.ws.WriteMessage(websocket.TextMessage, m.data); err != nil {
+			c.broken()
+			return false
+		}
+		if m.terminal {
+			c.close(websocket.CloseNormalClosure, "job finished")
+			return false
+		}
+	}
+	if o.ping {
+		if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.s.cfg.WriteTimeout)); err != nil {
+			c.broken()
+			return false
+		}
+	}
+	return true
+}
+
+// close sends a close frame and gives the client closeGrace to answer
+// (its answer, or the deadline, ends the reader, which closes the
+// connection).
+func (c *wsConn) close(code int, reason string) {
+	c.sub.end()
 	msg := websocket.FormatCloseMessage(code, reason)
-	conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(s.cfg.WriteTimeout)) //nolint:errcheck
-	conn.Close()
+	if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.s.cfg.WriteTimeout)); err != nil {
+		c.ws.Close()
+		return
+	}
+	c.ws.SetReadDeadline(time.Now().Add(closeGrace)) //nolint:errcheck
+}
+
+// broken closes a connection a write failed on; the reader then ends.
+func (c *wsConn) broken() {
+	c.sub.end()
+	c.ws.Close()
 }
 
 const closeGrace = time.Second
+
+// Ping spreading: the pinger ticks every PingInterval/slots and pings the
+// connections of one slot per tick.
+const (
+	maxPingSlots = 32
+	minPingTick  = 10 * time.Millisecond
+)
+
+// pingLoop asks every connection for a ping once per PingInterval, until
+// stop is closed (no connections left) or the server shuts down.
+func (s *Server) pingLoop(stop <-chan struct{}) {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.PingInterval / time.Duration(s.pingSlots))
+	defer t.Stop()
+	for slot := 0; ; slot = (slot + 1) % s.pingSlots {
+		select {
+		case <-t.C:
+		case <-stop:
+			return
+		case <-s.closing:
+			return
+		}
+		s.mu.Lock()
+		for c := range s.conns {
+			if c.slot == slot {
+				c.sub.requestPing()
+			}
+		}
+		s.mu.Unlock()
+	}
+}
 
 // Shutdown closes every connection with 1001 (going away) and waits for
 // their goroutines, or ctx.
@@ -253,6 +342,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.shutdown {
 		s.shutdown = true
 		close(s.closing)
+		for c := range s.conns {
+			c.sub.requestClose(websocket.CloseGoingAway)
+		}
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})
@@ -266,7 +358,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		s.mu.Lock()
 		for c := range s.conns {
-			c.Close()
+			c.ws.Close()
 		}
 		s.mu.Unlock()
 		return ctx.Err()
