@@ -3,16 +3,14 @@
 // after the commit.
 //
 // It has a package of its own because storing is more than one INSERT:
-// concurrent deliveries are committed together (group commit). A delivery
-// joins a queue; up to Config.Committers goroutines, started on demand and
-// gone when the queue is empty, each take everything queued (up to
-// MaxBatch deliveries or maxBatchBytes of bodies) and store it with one
+// concurrent deliveries are committed together (package groupcommit). Up
+// to Config.Committers batches at a time, each of everything queued (up to
+// MaxBatch deliveries or maxBatchBytes of bodies), are stored with one
 // multi-row INSERT, one River InsertManyTx and one COMMIT. Alone, a
-// delivery is committed at once, as before; under load, one transaction and
-// one WAL flush serve many deliveries instead of one each, which is what
-// lets ingestion keep up with plain INSERTs (see `make bench`). A delivery
-// whose data breaks the batch's statement is retried alone, so only it
-// fails.
+// delivery is committed at once; under load, one transaction and one WAL
+// flush serve many deliveries instead of one each, which is what lets
+// ingestion keep up with plain INSERTs (see `make bench`). A delivery whose
+// data breaks the batch's statement is retried alone, so only it fails.
 //
 // Idempotency: Redis holds a fast-path key per (source, delivery id),
 // asked once per batch (MGET) and set once per batch (a pipeline) before
@@ -28,7 +26,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -39,6 +36,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/bespin/bespin/db"
+	"github.com/bespin/bespin/internal/groupcommit"
 	"github.com/bespin/bespin/jobs"
 	"github.com/bespin/bespin/webhook"
 )
@@ -99,13 +97,10 @@ type Config struct {
 }
 
 // Store stores deliveries. It holds no goroutine while idle, so it needs
-// no stopping: once every Store call has returned, nothing is left running.
+// no stopping.
 type Store struct {
-	cfg Config
-
-	mu      sync.Mutex
-	pending []*request
-	active  int // committer goroutines running
+	cfg     Config
+	batcher *groupcommit.Batcher[*request]
 }
 
 // request is one Store call waiting for its batch.
@@ -117,7 +112,6 @@ type request struct {
 	res    Result
 	stored bool // res is a receipt this request's insert committed
 	err    error
-	done   chan struct{}
 }
 
 // New returns a Store.
@@ -131,7 +125,15 @@ func New(cfg Config) *Store {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{cfg: cfg}
+	s := &Store{cfg: cfg}
+	s.batcher = groupcommit.New(groupcommit.Config[*request]{
+		Handle:    s.commit,
+		MaxItems:  cfg.MaxBatch,
+		Handlers:  cfg.Committers,
+		Weight:    func(r *request) int { return len(r.d.Body) },
+		MaxWeight: maxBatchBytes,
+	})
+	return s
 }
 
 // Store stores d, or finds the receipt it was stored as before, and
@@ -140,61 +142,24 @@ func New(cfg Config) *Store {
 // is safe only after Store returns without error. It waits for the commit
 // even when ctx is cancelled, so an error never hides a stored delivery.
 func (s *Store) Store(ctx context.Context, d Delivery) (Result, error) {
-	r := &request{d: d, done: make(chan struct{})}
-	id, err := uuid.NewV7() // time-ordered: new receipts land at the right edge of the index
+	r, err := s.newRequest(d)
 	if err != nil {
 		return Result{}, err
 	}
-	r.id = id
-	if d.DeliveryID != "" {
-		r.key = s.cfg.KeyPrefix + webhook.IdempotencyKey(d.Source, d.DeliveryID)
-	}
-	s.mu.Lock()
-	s.pending = append(s.pending, r)
-	if s.active < s.cfg.Committers {
-		s.active++
-		go s.commitLoop()
-	}
-	s.mu.Unlock()
-	<-r.done
+	s.batcher.Do(r)
 	return r.res, r.err
 }
 
-// commitLoop commits batches until nothing is queued.
-func (s *Store) commitLoop() {
-	for {
-		batch := s.take()
-		if batch == nil {
-			return
-		}
-		s.commit(batch)
+func (s *Store) newRequest(d Delivery) (*request, error) {
+	id, err := uuid.NewV7() // time-ordered: new receipts land at the right edge of the index
+	if err != nil {
+		return nil, err
 	}
-}
-
-// take removes the next batch from the queue, or, when the queue is empty,
-// retires the calling committer and returns nil.
-func (s *Store) take() []*request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.pending) == 0 {
-		s.active--
-		return nil
+	r := &request{d: d, id: id}
+	if d.DeliveryID != "" {
+		r.key = s.cfg.KeyPrefix + webhook.IdempotencyKey(d.Source, d.DeliveryID)
 	}
-	n, size := 0, 0
-	for n < len(s.pending) && n < s.cfg.MaxBatch {
-		size += len(s.pending[n].d.Body)
-		if n > 0 && size > maxBatchBytes {
-			break
-		}
-		n++
-	}
-	batch := make([]*request, n)
-	copy(batch, s.pending)
-	s.pending = s.pending[n:]
-	if len(s.pending) == 0 {
-		s.pending = nil // let the backing array go
-	}
-	return batch
+	return r, nil
 }
 
 // commit stores one batch and answers every request in it.
@@ -248,9 +213,6 @@ func (s *Store) commit(batch []*request) {
 	}
 
 	s.remember(ctx, todo)
-	for _, r := range batch {
-		close(r.done)
-	}
 }
 
 // connectionLost reports errors that are about the connection or the

@@ -56,12 +56,10 @@ func delivery(id, payload string) Delivery {
 	}
 }
 
-// newRequest is what Store queues for d.
-func (s *Store) newRequest(d Delivery) *request {
-	r := &request{d: d, id: uuid.Must(uuid.NewV7()), done: make(chan struct{})}
-	if d.DeliveryID != "" {
-		r.key = s.cfg.KeyPrefix + webhook.IdempotencyKey(d.Source, d.DeliveryID)
-	}
+func (s *Store) mustRequest(t *testing.T, d Delivery) *request {
+	t.Helper()
+	r, err := s.newRequest(d)
+	require.NoError(t, err)
 	return r
 }
 
@@ -86,10 +84,10 @@ func TestBatchStoresEachDeliveryOnceWithItsJob(t *testing.T) {
 	b := setup(t)
 	s := New(b.cfg)
 	batch := []*request{
-		s.newRequest(delivery("a", `{"n":1}`)),
-		s.newRequest(delivery("b", `{"n":2}`)),
-		s.newRequest(delivery("", `{"n":3}`)), // no delivery id: always stored
-		s.newRequest(delivery("a", `{"n":1}`)), // a copy of the first, in the same batch
+		s.mustRequest(t, delivery("a", `{"n":1}`)),
+		s.mustRequest(t, delivery("b", `{"n":2}`)),
+		s.mustRequest(t, delivery("", `{"n":3}`)),  // no delivery id: always stored
+		s.mustRequest(t, delivery("a", `{"n":1}`)), // a copy of the first, in the same batch
 	}
 	s.commit(batch)
 
@@ -120,9 +118,9 @@ func TestBadDeliveryFailsAloneInItsBatch(t *testing.T) {
 	b := setup(t)
 	s := New(b.cfg)
 	batch := []*request{
-		s.newRequest(delivery("good-1", `{"n":1}`)),
-		s.newRequest(delivery("bad", `{"text":"nul \u0000 here"}`)), // valid JSON, refused by jsonb
-		s.newRequest(delivery("good-2", `{"n":2}`)),
+		s.mustRequest(t, delivery("good-1", `{"n":1}`)),
+		s.mustRequest(t, delivery("bad", `{"text":"nul \u0000 here"}`)), // valid JSON, refused by jsonb
+		s.mustRequest(t, delivery("good-2", `{"n":2}`)),
 	}
 	s.commit(batch)
 
@@ -220,21 +218,4 @@ func TestConcurrentDeliveriesAreCommittedTogether(t *testing.T) {
 	require.Equal(t, n-len(byDelivery), duplicates)
 	require.ElementsMatch(t, receipts, jobReceipts)
 	require.Greater(t, largest, 1, "with one committer, deliveries arriving during a commit share the next one")
-}
-
-func TestTakeCapsBatches(t *testing.T) {
-	s := New(Config{MaxBatch: 3})
-	big := delivery("", "")
-	big.Body = make([]byte, maxBatchBytes/2+1)
-	for _, d := range []Delivery{delivery("", ""), delivery("", ""), delivery("", ""), delivery("", ""), big, big, big} {
-		s.pending = append(s.pending, s.newRequest(d))
-	}
-	s.active = 1
-	var sizes []int
-	for batch := s.take(); batch != nil; batch = s.take() {
-		sizes = append(sizes, len(batch))
-	}
-	// MaxBatch, then the byte cap (a body over the cap still goes alone).
-	require.Equal(t, []int{3, 2, 1, 1}, sizes)
-	require.Zero(t, s.active, "the committer retires when the queue is empty")
 }

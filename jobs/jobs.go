@@ -40,7 +40,7 @@ type WorkerDeps struct {
 // NewWorkers registers every job kind Bespin works.
 func NewWorkers(deps WorkerDeps) *river.Workers {
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &RandomTextWorker{Pool: deps.Pool})
+	river.AddWorker(workers, &RandomTextWorker{})
 	river.AddWorker(workers, &PruneWebhookReceiptsWorker{Logger: deps.Logger, Pool: deps.Pool, Retention: deps.WebhookRetention})
 	river.AddWorker(workers, &ProcessWebhookWorker{Logger: deps.Logger, Pool: deps.Pool, Handlers: deps.WebhookHandlers})
 	return workers

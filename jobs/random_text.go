@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 )
 
 // Bounds of RandomTextArgs, enforced at insert time by the API and again by
@@ -37,15 +34,9 @@ type RandomTextOutput struct {
 	Length int    `json:"length"`
 }
 
-// RandomTextWorker generates the text, and completes the job itself, in a
-// transaction of its own that also records the output. River's batch
-// completer would otherwise persist the completion up to 250 ms later,
-// and watchers see "completed" only once it is committed; with
-// JobCompleteTx they see it within milliseconds of the work ending, at the
-// price of one small transaction per job.
+// RandomTextWorker generates the text.
 type RandomTextWorker struct {
 	river.WorkerDefaults[RandomTextArgs]
-	Pool *pgxpool.Pool
 }
 
 const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -67,13 +58,7 @@ func (w *RandomTextWorker) Work(ctx context.Context, job *river.Job[RandomTextAr
 		case <-timer.C:
 		}
 	}
-	if err := river.RecordOutput(ctx, RandomTextOutput{Text: randomText(args.Length), Length: args.Length}); err != nil {
-		return err
-	}
-	return pgx.BeginFunc(ctx, w.Pool, func(tx pgx.Tx) error {
-		_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
-		return err
-	})
+	return river.RecordOutput(ctx, RandomTextOutput{Text: randomText(args.Length), Length: args.Length})
 }
 
 // randomText draws uniformly from alphabet using crypto/rand with rejection

@@ -28,8 +28,9 @@ func runE2E(ctx context.Context, o options, log io.Writer) (result, error) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	var lat latencies
 	var failures atomic.Int64
-	progress(log, "e2e: %d jobs/s for %s", o.rate, o.duration)
-	steady(ctx, o.rate, o.duration, func() {
+	progress(log, "e2e: %d jobs/s for %s after %s of warm-up", o.rate, o.duration, o.warmup)
+	win := newWindow(o)
+	steady(ctx, o.rate, win, func() {
 		t0 := time.Now()
 		id, err := createJob(ctx, client, srv.url, 100)
 		if err != nil {
@@ -53,7 +54,9 @@ func runE2E(ctx context.Context, o options, log io.Writer) (result, error) {
 			failures.Add(1)
 			return
 		}
-		lat.add(time.Since(t0))
+		if win.measured(t0) {
+			lat.add(time.Since(t0))
+		}
 	})
 	progress(log, "e2e: %d completed, %d failed", lat.count(), failures.Load())
 	_ = srv.stop()
@@ -134,8 +137,9 @@ func e2eBaseline(ctx context.Context, o options, log io.Writer) (map[string]floa
 
 	var lat latencies
 	var failures atomic.Int64
-	progress(log, "e2e baseline: %d jobs/s for %s", o.rate, o.duration)
-	steady(ctx, o.rate, o.duration, func() {
+	progress(log, "e2e baseline: %d jobs/s for %s after %s of warm-up", o.rate, o.duration, o.warmup)
+	win := newWindow(o)
+	steady(ctx, o.rate, win, func() {
 		t0 := time.Now()
 		done := make(chan struct{})
 		mu.Lock() // registered before the insert can complete
@@ -164,7 +168,9 @@ func e2eBaseline(ctx context.Context, o options, log io.Writer) (map[string]floa
 		}
 		select {
 		case <-heard:
-			lat.add(time.Since(t0))
+			if win.measured(t0) {
+				lat.add(time.Since(t0))
+			}
 		case <-time.After(30 * time.Second):
 			failures.Add(1)
 		}
@@ -176,15 +182,14 @@ func e2eBaseline(ctx context.Context, o options, log io.Writer) (map[string]floa
 	return map[string]float64{"p50_ms": lat.percentile(50), "p99_ms": lat.percentile(99), "completed": float64(lat.count())}, nil
 }
 
-// steady starts f rate times a second for d, each in its own goroutine,
-// and waits for all of them.
-func steady(ctx context.Context, rate int, d time.Duration, f func()) {
+// steady starts f rate times a second until win ends, each in its own
+// goroutine, and waits for all of them.
+func steady(ctx context.Context, rate int, win window, f func()) {
 	interval := time.Second / time.Duration(rate)
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
-	deadline := time.Now().Add(d)
 	var wg sync.WaitGroup
-	for time.Now().Before(deadline) && ctx.Err() == nil {
+	for time.Now().Before(win.end) && ctx.Err() == nil {
 		<-ticker.C
 		wg.Go(f)
 	}

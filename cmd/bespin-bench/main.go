@@ -27,6 +27,7 @@ type options struct {
 	redisAddr   string
 	scenarios   []string
 	duration    time.Duration
+	warmup      time.Duration
 	concurrency int
 	jobs        int
 	jobWorkers  int
@@ -56,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.redisAddr, "redis-addr", envOr("REDIS_ADDR", "127.0.0.1:6379"), "Redis address")
 	fs.StringVar(&scenarios, "scenarios", "webhooks,jobs,e2e,fanout", "comma-separated scenarios to run")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measuring time of the webhooks and e2e scenarios (each side)")
+	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "load before measuring starts in the webhooks and e2e scenarios (each side); its figures are dropped")
 	fs.IntVar(&o.concurrency, "concurrency", 64, "concurrent clients in the webhooks scenario")
 	fs.IntVar(&o.jobs, "jobs", 5000, "jobs drained in the jobs scenario")
 	fs.IntVar(&o.jobWorkers, "job-workers", 50, "River MaxWorkers, for Bespin and the bare-River baseline alike")

@@ -7,6 +7,21 @@ import (
 	"time"
 )
 
+// window is a run of load: a warm-up, whose figures are dropped (a fresh
+// server and database open connections, fill caches and plan queries
+// first), then the measured duration.
+type window struct {
+	measureFrom, end time.Time
+}
+
+func newWindow(o options) window {
+	now := time.Now()
+	return window{measureFrom: now.Add(o.warmup), end: now.Add(o.warmup + o.duration)}
+}
+
+// measured reports whether an operation that started at t counts.
+func (w window) measured(t time.Time) bool { return !t.Before(w.measureFrom) }
+
 // latencies collects durations from many goroutines.
 type latencies struct {
 	mu sync.Mutex

@@ -47,13 +47,12 @@ func runWebhooks(ctx context.Context, o options, log io.Writer) (result, error) 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency}}
 	var lat latencies
 	var ok2xx, failed atomic.Int64
-	progress(log, "webhooks: %d clients posting for %s", o.concurrency, o.duration)
-	deadline := time.Now().Add(o.duration)
-	start := time.Now()
+	progress(log, "webhooks: %d clients posting for %s after %s of warm-up", o.concurrency, o.duration, o.warmup)
+	win := newWindow(o)
 	var wg sync.WaitGroup
 	for w := range o.concurrency {
 		wg.Go(func() {
-			for n := 0; time.Now().Before(deadline) && ctx.Err() == nil; n++ {
+			for n := 0; time.Now().Before(win.end) && ctx.Err() == nil; n++ {
 				dv := newDelivery(w, n)
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.url+"/api/webhooks/test", bytes.NewReader(dv.body))
 				req.Header.Set("Content-Type", "application/json")
@@ -69,8 +68,10 @@ func runWebhooks(ctx context.Context, o options, log io.Writer) (result, error) 
 				io.Copy(io.Discard, resp.Body) //nolint:errcheck
 				resp.Body.Close()
 				if resp.StatusCode/100 == 2 {
-					lat.add(time.Since(t0))
 					ok2xx.Add(1)
+					if win.measured(t0) {
+						lat.add(time.Since(t0))
+					}
 				} else {
 					failed.Add(1)
 				}
@@ -78,7 +79,6 @@ func runWebhooks(ctx context.Context, o options, log io.Writer) (result, error) 
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
 	var stored int64
 	if err := d.pool.QueryRow(ctx, "SELECT count(*) FROM webhook_receipts").Scan(&stored); err != nil {
 		return result{}, err
@@ -86,7 +86,7 @@ func runWebhooks(ctx context.Context, o options, log io.Writer) (result, error) 
 	if stored != ok2xx.Load() {
 		return result{}, fmt.Errorf("webhooks: %d deliveries got a 2xx but %d receipts are stored", ok2xx.Load(), stored)
 	}
-	progress(log, "webhooks: %d stored (%d failed) in %s", stored, failed.Load(), elapsed.Round(time.Millisecond))
+	progress(log, "webhooks: %d stored (%d failed), %d in the measured %s", stored, failed.Load(), lat.count(), o.duration)
 	if err := srv.stop(); err != nil {
 		progress(log, "webhooks: server stop: %v", err)
 	}
@@ -97,7 +97,7 @@ func runWebhooks(ctx context.Context, o options, log io.Writer) (result, error) 
 	}
 	res := result{
 		Bespin: map[string]float64{
-			"per_sec": float64(ok2xx.Load()) / elapsed.Seconds(),
+			"per_sec": float64(lat.count()) / o.duration.Seconds(),
 			"p50_ms":  lat.percentile(50),
 			"p99_ms":  lat.percentile(99),
 			"stored":  float64(stored),
@@ -114,15 +114,14 @@ func webhooksBaseline(ctx context.Context, o options, d *benchDB, log io.Writer)
 	if _, err := d.pool.Exec(ctx, "CREATE TABLE bench_receipts (LIKE webhook_receipts INCLUDING ALL)"); err != nil {
 		return nil, err
 	}
-	progress(log, "webhooks baseline: %d connections inserting for %s", o.concurrency, o.duration)
+	progress(log, "webhooks baseline: %d connections inserting for %s after %s of warm-up", o.concurrency, o.duration, o.warmup)
 	var lat latencies
 	var rows atomic.Int64
-	deadline := time.Now().Add(o.duration)
-	start := time.Now()
+	win := newWindow(o)
 	var wg sync.WaitGroup
 	for w := range o.concurrency {
 		wg.Go(func() {
-			for n := 0; time.Now().Before(deadline) && ctx.Err() == nil; n++ {
+			for n := 0; time.Now().Before(win.end) && ctx.Err() == nil; n++ {
 				dv := newDelivery(w, n)
 				t0 := time.Now()
 				_, err := d.pool.Exec(ctx, `INSERT INTO bench_receipts
@@ -132,17 +131,18 @@ func webhooksBaseline(ctx context.Context, o options, d *benchDB, log io.Writer)
 					`{"Content-Type":["application/json"],"X-Webhook-Event":["bench.delivery"],"X-Webhook-Id":["`+dv.id+`"]}`,
 					"sha256="+dv.signature)
 				if err == nil {
-					lat.add(time.Since(t0))
 					rows.Add(1)
+					if win.measured(t0) {
+						lat.add(time.Since(t0))
+					}
 				}
 			}
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	progress(log, "webhooks baseline: %s rows in %s", strconv.FormatInt(rows.Load(), 10), elapsed.Round(time.Millisecond))
+	progress(log, "webhooks baseline: %s rows, %d in the measured %s", strconv.FormatInt(rows.Load(), 10), lat.count(), o.duration)
 	return map[string]float64{
-		"per_sec": float64(rows.Load()) / elapsed.Seconds(),
+		"per_sec": float64(lat.count()) / o.duration.Seconds(),
 		"p50_ms":  lat.percentile(50),
 		"p99_ms":  lat.percentile(99),
 		"stored":  float64(rows.Load()),
