@@ -145,8 +145,9 @@ func New(cfg Config) *Store {
 // enqueues its process-webhook job with it. It returns once the receipt
 // is committed (or the commit failed): a client may be told the delivery
 // is safe only after Store returns without error. It waits for the commit
-// even when ctx is cancelled, so an error never hides a stored delivery.
-func (s *Store) Store(ctx context.Context, d Delivery) (Result, error) {
+// even when the caller's context is cancelled, so an error never hides a
+// stored delivery (a batch has its own deadline).
+func (s *Store) Store(_ context.Context, d Delivery) (Result, error) {
 	r, err := s.newRequest(d)
 	if err != nil {
 		return Result{}, err
@@ -256,7 +257,7 @@ func (s *Store) insert(ctx context.Context, reqs []*request) error {
 		p.Bodies[i], p.Payloads[i], p.Headers[i] = d.Body, d.Payload, d.Headers
 		p.Signatures[i], p.Verified[i] = d.Signature, true
 		if d.ClientAddr.IsValid() {
-			p.ClientAddrs[i] = d.ClientAddr.String()
+			p.ClientAddrs[i] = d.ClientAddr.WithZone("").String() // inet has no zones
 		}
 	}
 

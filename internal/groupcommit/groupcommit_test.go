@@ -51,7 +51,11 @@ func TestItemsArrivingDuringABatchFormTheNext(t *testing.T) {
 	later := []*item{{size: 1}, {size: 1}, {size: 1}, {size: 1}, {size: 60}, {size: 60}, {size: 60}}
 	for _, it := range later {
 		wg.Go(func() { b.Do(it) })
-		require.Eventually(t, func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.pending) > 0 && b.pending[len(b.pending)-1].item == it },
+		require.Eventually(t, func() bool {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			return len(b.pending) > 0 && b.pending[len(b.pending)-1].item == it
+		},
 			5*time.Second, time.Millisecond)
 	}
 	close(release)
