@@ -125,6 +125,16 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) 
 		announcer = realtime.NewAnnouncer(pool, webhooksChannel, logger)
 		realtimeDone.Go(func() { listener.Run(realtimeCtx) })
 		realtimeDone.Go(func() { announcer.Run(realtimeCtx) })
+		// Serve once LISTEN is up, so a watcher or stream that connects as
+		// soon as the port opens misses nothing; Postgres has just answered
+		// the migrations, so this takes milliseconds. If it takes longer,
+		// serve anyway: the listener keeps retrying and resyncs.
+		select {
+		case <-listener.Connected():
+		case <-time.After(listenerStartWait):
+			logger.Warn("realtime listener not connected yet; serving anyway", slog.Duration("waited", listenerStartWait))
+		case <-ctx.Done():
+		}
 		ws = realtime.NewServer(realtime.ServerConfig{
 			Hub: hub, Jobs: jobFeed, Logger: logger, Metrics: m,
 			AllowedOrigins: cfg.AllowedOrigins, Development: !cfg.production(),
@@ -200,6 +210,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, withHTTP bool) 
 
 // webhooksChannel carries new-receipt summaries between instances.
 const webhooksChannel = "bespin_webhooks"
+
+// listenerStartWait bounds how long serve waits for LISTEN before serving.
+const listenerStartWait = 5 * time.Second
 
 // stopRiver lets running jobs finish, but cancels them when most of the
 // shutdown budget is gone, so the process still exits in time; River puts a
