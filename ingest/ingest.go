@@ -4,7 +4,7 @@
 //
 // It has a package of its own because storing is more than one INSERT:
 // concurrent deliveries are committed together (package groupcommit):
-// everything queued while a batch commits (up to MaxBatch deliveries or
+// everything queued while a batch commits (up to maxBatch deliveries or
 // maxBatchBytes of bodies) forms the next batch, stored with one multi-row
 // INSERT, one River InsertManyTx and one COMMIT. Alone, a delivery is
 // committed at once; under load, one transaction and one WAL flush serve
@@ -53,7 +53,8 @@ const (
 	// (operators may allow 25 MB) are not all sent in one statement.
 	maxBatchBytes = 8 << 20
 
-	defaultMaxBatch = 100
+	// maxBatch caps the deliveries committed together.
+	maxBatch = 100
 	// defaultCommitters is one: whatever arrives while a batch commits
 	// forms the next, like Postgres' own group commit. On the 2-core bench
 	// machine (webhooks, concurrency 64) one committer gave p99 28 ms and
@@ -93,8 +94,6 @@ type Config struct {
 	Redis     redis.UniversalClient
 	KeyPrefix string // starts every Redis key
 	Logger    *slog.Logger
-	// MaxBatch caps the deliveries committed together (default 100).
-	MaxBatch int
 	// Committers caps the transactions in flight at once (default 1).
 	Committers int
 	// ObserveBatch, if set, is told the size of every batch committed.
@@ -121,9 +120,6 @@ type request struct {
 
 // New returns a Store.
 func New(cfg Config) *Store {
-	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = defaultMaxBatch
-	}
 	if cfg.Committers <= 0 {
 		cfg.Committers = defaultCommitters
 	}
@@ -133,7 +129,7 @@ func New(cfg Config) *Store {
 	s := &Store{cfg: cfg}
 	s.batcher = groupcommit.New(groupcommit.Config[*request]{
 		Handle:    s.commit,
-		MaxItems:  cfg.MaxBatch,
+		MaxItems:  maxBatch,
 		Handlers:  cfg.Committers,
 		Weight:    func(r *request) int { return len(r.d.Body) },
 		MaxWeight: maxBatchBytes,
@@ -218,7 +214,7 @@ func (s *Store) commit(batch []*request) {
 		}
 	}
 
-	s.remember(ctx, todo)
+	s.remember(ctx, leaders) // copies share their leader's key and receipt
 }
 
 // connectionLost reports errors that are about the connection or the
