@@ -34,6 +34,7 @@ import (
 	"github.com/bespin/bespin/db"
 	"github.com/bespin/bespin/httpapi"
 	"github.com/bespin/bespin/internal/dbtest"
+	"github.com/bespin/bespin/internal/env"
 	"github.com/bespin/bespin/internal/redistest"
 	"github.com/bespin/bespin/jobs"
 	"github.com/bespin/bespin/metrics"
@@ -90,12 +91,12 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	require.NoError(t, err)
 	der, err := x509.MarshalPKIXPublicKey(&sg.PublicKey)
 	require.NoError(t, err)
-	reg, err := webhook.NewRegistry([]string{
+	reg, err := webhook.NewRegistry(env.Parse([]string{
 		"GITHUB_WEBHOOK_SECRET=old-secret," + githubSecret,
 		"STRIPE_WEBHOOK_SECRET=" + stripeSecret,
 		"SENDGRID_WEBHOOK_PUBLIC_KEY=" + base64.StdEncoding.EncodeToString(der),
 		"WEBHOOK_SECRET_ACME=" + acmeSecret,
-	}, webhook.Options{Development: true, Tolerance: 5 * time.Minute})
+	}), webhook.Options{Development: true, Tolerance: 5 * time.Minute})
 	require.NoError(t, err)
 
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bespin/bespin/internal/env"
 	"github.com/bespin/bespin/webhook"
 )
 
@@ -80,10 +81,10 @@ func FuzzVerify(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	reg, err := webhook.NewRegistry([]string{
+	reg, err := webhook.NewRegistry(env.Parse([]string{
 		"WEBHOOK_SECRET_ACME=acme,whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 		"SENDGRID_WEBHOOK_PUBLIC_KEY=" + base64.StdEncoding.EncodeToString(der),
-	}, webhook.Options{Development: true, Tolerance: time.Hour})
+	}), webhook.Options{Development: true, Tolerance: time.Hour})
 	if err != nil {
 		f.Fatal(err)
 	}

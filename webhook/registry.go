@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/bespin/bespin/internal/env"
 )
 
 // DefaultTestSecret is the `test` source's secret in development when
@@ -22,13 +24,6 @@ var sourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
 // ValidSourceName reports whether s could name a source.
 func ValidSourceName(s string) bool { return sourceName.MatchString(s) }
-
-// ConfigError names the environment variable at fault.
-type ConfigError struct {
-	Var, Problem string
-}
-
-func (e *ConfigError) Error() string { return e.Var + ": " + e.Problem }
 
 // Options are the registry's settings besides the secrets.
 type Options struct {
@@ -79,17 +74,11 @@ var builtin = []struct {
 
 const genericPrefix = "WEBHOOK_SECRET_"
 
-// NewRegistry builds the registry from environ ("KEY=value" entries). Every
+// NewRegistry builds the registry from the environment. Every
 // secret variable may hold several comma-separated values (rotation); an
 // empty value inside a list is an error, while an empty variable counts as
 // unset. A source without credentials is disabled (see Disabled).
-func NewRegistry(environ []string, opts Options) (*Registry, error) {
-	vars := map[string]string{}
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			vars[k] = v
-		}
-	}
+func NewRegistry(vars env.Vars, opts Options) (*Registry, error) {
 	r := &Registry{sources: map[string]*Source{}}
 	source := func(name string) *Source {
 		s := r.sources[name]
@@ -131,7 +120,7 @@ func NewRegistry(environ []string, opts Options) (*Registry, error) {
 	for _, k := range generic {
 		name := strings.ToLower(strings.TrimPrefix(k, genericPrefix))
 		if !ValidSourceName(name) {
-			return nil, &ConfigError{k, fmt.Sprintf("%q is not a usable source name (lower-cased it must match %s)", name, sourceName)}
+			return nil, &env.Error{Var: k, Problem: fmt.Sprintf("%q is not a usable source name (lower-cased it must match %s)", name, sourceName)}
 		}
 		secrets, err := secretList(k, vars[k])
 		if err != nil {
@@ -170,7 +159,7 @@ func secretList(name, value string) ([]string, error) {
 	for i, p := range parts {
 		p = strings.TrimSpace(p)
 		if p == "" {
-			return nil, &ConfigError{name, fmt.Sprintf("secret %d of %d is empty (separate rotated secrets with single commas)", i+1, len(parts))}
+			return nil, &env.Error{Var: name, Problem: fmt.Sprintf("secret %d of %d is empty (separate rotated secrets with single commas)", i+1, len(parts))}
 		}
 		out = append(out, p)
 	}
@@ -186,19 +175,19 @@ func publicKeys(name, value string) ([]*ecdsa.PublicKey, error) {
 	for i, p := range parts {
 		p = strings.TrimSpace(p)
 		if p == "" {
-			return nil, &ConfigError{name, fmt.Sprintf("key %d of %d is empty", i+1, len(parts))}
+			return nil, &env.Error{Var: name, Problem: fmt.Sprintf("key %d of %d is empty", i+1, len(parts))}
 		}
 		der, err := base64.StdEncoding.DecodeString(p)
 		if err != nil {
-			return nil, &ConfigError{name, fmt.Sprintf("key %d is not base64 (SendGrid shows the verification key as base64 DER)", i+1)}
+			return nil, &env.Error{Var: name, Problem: fmt.Sprintf("key %d is not base64 (SendGrid shows the verification key as base64 DER)", i+1)}
 		}
 		pub, err := x509.ParsePKIXPublicKey(der)
 		if err != nil {
-			return nil, &ConfigError{name, fmt.Sprintf("key %d is not a DER public key", i+1)}
+			return nil, &env.Error{Var: name, Problem: fmt.Sprintf("key %d is not a DER public key", i+1)}
 		}
 		ec, ok := pub.(*ecdsa.PublicKey)
 		if !ok || ec.Curve != elliptic.P256() {
-			return nil, &ConfigError{name, fmt.Sprintf("key %d is not an ECDSA P-256 key", i+1)}
+			return nil, &env.Error{Var: name, Problem: fmt.Sprintf("key %d is not an ECDSA P-256 key", i+1)}
 		}
 		out = append(out, ec)
 	}

@@ -18,14 +18,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/bespin/bespin/internal/env"
 	"github.com/bespin/bespin/webhook"
 )
 
 var now = time.Unix(1_800_000_000, 0)
 
-func registry(t *testing.T, env ...string) *webhook.Registry {
+func registry(t *testing.T, environ ...string) *webhook.Registry {
 	t.Helper()
-	r, err := webhook.NewRegistry(env, webhook.Options{Development: true, Tolerance: 5 * time.Minute})
+	r, err := webhook.NewRegistry(env.Parse(environ), webhook.Options{Development: true, Tolerance: 5 * time.Minute})
 	require.NoError(t, err)
 	return r
 }
@@ -328,7 +329,7 @@ func TestRegistry(t *testing.T) {
 	require.NoError(t, err)
 	_, ok = prod.Source("test")
 	require.False(t, ok)
-	prod, err = webhook.NewRegistry([]string{"TEST_WEBHOOK_SECRET=real"}, webhook.Options{})
+	prod, err = webhook.NewRegistry(env.Parse([]string{"TEST_WEBHOOK_SECRET=real"}), webhook.Options{})
 	require.NoError(t, err)
 	require.False(t, source(t, prod, "test").DefaultSecret)
 
@@ -351,8 +352,8 @@ func TestRegistryErrors(t *testing.T) {
 		{"SENDGRID_WEBHOOK_PUBLIC_KEY=aGVsbG8=", "SENDGRID_WEBHOOK_PUBLIC_KEY"},
 		{"SENDGRID_WEBHOOK_PUBLIC_KEY=" + rsa, "SENDGRID_WEBHOOK_PUBLIC_KEY"},
 	} {
-		_, err := webhook.NewRegistry([]string{tc.env}, webhook.Options{Development: true})
-		var ce *webhook.ConfigError
+		_, err := webhook.NewRegistry(env.Parse([]string{tc.env}), webhook.Options{Development: true})
+		var ce *env.Error
 		require.True(t, errors.As(err, &ce), tc.env)
 		require.Equal(t, tc.variable, ce.Var, tc.env)
 		require.True(t, strings.HasPrefix(err.Error(), tc.variable+": "), tc.env)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bespin/bespin/internal/env"
 	"github.com/bespin/bespin/webhook"
 )
 
@@ -49,9 +50,6 @@ type config struct {
 	WebhookTolerance    time.Duration
 	WebhookRetention    time.Duration
 
-	// environ is kept for the webhook source registry, which discovers
-	// WEBHOOK_SECRET_<NAME> variables by enumerating the environment.
-	environ []string
 	// Webhooks is the webhook source registry (secrets validated here).
 	Webhooks *webhook.Registry
 }
@@ -65,22 +63,10 @@ type rateLimit struct {
 
 func (c config) production() bool { return c.Env == "production" }
 
-// configError names the variable at fault.
-type configError struct {
-	name, problem string
-}
-
-func (e *configError) Error() string { return e.name + ": " + e.problem }
-
 func loadConfig(environ []string) (config, error) {
-	vars := map[string]string{}
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			vars[k] = v
-		}
-	}
+	vars := env.Parse(environ)
 	p := parser{vars: vars}
-	c := config{environ: environ}
+	var c config
 
 	c.Env = p.oneOf("BESPIN_ENV", "development", "development", "production")
 	c.DatabaseURL = p.databaseURL()
@@ -130,11 +116,11 @@ func loadConfig(environ []string) (config, error) {
 		return config{}, p.err
 	}
 	if c.production() && len(c.APITokens) == 0 {
-		return config{}, &configError{"API_TOKEN", "must be set when BESPIN_ENV=production (it protects the read API, metrics and dashboards)"}
+		return config{}, &env.Error{Var: "API_TOKEN", Problem: "must be set when BESPIN_ENV=production (it protects the read API, metrics and dashboards)"}
 	}
-	webhooks, err := webhook.NewRegistry(environ, webhook.Options{Development: !c.production(), Tolerance: c.WebhookTolerance})
+	webhooks, err := webhook.NewRegistry(vars, webhook.Options{Development: !c.production(), Tolerance: c.WebhookTolerance})
 	if err != nil {
-		return config{}, err // a *webhook.ConfigError: "VARIABLE: problem"
+		return config{}, err // an *env.Error: "VARIABLE: problem"
 	}
 	c.Webhooks = webhooks
 	return c, nil
@@ -143,13 +129,13 @@ func loadConfig(environ []string) (config, error) {
 // parser reads variables and remembers the first error, so loadConfig reads
 // as a list of declarations.
 type parser struct {
-	vars map[string]string
+	vars env.Vars
 	err  error
 }
 
 func (p *parser) fail(name, format string, args ...any) {
 	if p.err == nil {
-		p.err = &configError{name, fmt.Sprintf(format, args...)}
+		p.err = &env.Error{Var: name, Problem: fmt.Sprintf(format, args...)}
 	}
 }
 
