@@ -42,8 +42,7 @@ lint: ## gofmt and go vet
 
 .PHONY: bench
 bench: build ## measure Bespin beside its baselines (cmd/bespin-bench)
-	@if [ -f cmd/bespin-bench/main.go ]; then go run ./cmd/bespin-bench -bin bin/bespin-api $(BENCH_FLAGS); \
-	else echo "bench: not yet (see the benchmarks issue)"; fi
+	go run ./cmd/bespin-bench -bin bin/bespin-api $(BENCH_FLAGS)
 
 .PHONY: services
 services: ## make Postgres and Redis reachable (existing, docker compose, or private under .data/)

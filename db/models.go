@@ -90,6 +90,17 @@ func AllRiverJobStateValues() []RiverJobState {
 	}
 }
 
+type BespinJobStatus struct {
+	ID          int64
+	Kind        string
+	State       RiverJobState
+	Attempt     int16
+	AttemptedAt *time.Time
+	Output      interface{}
+	LastError   interface{}
+	UpdatedAt   interface{}
+}
+
 // One row per failed job attempt, with the error River recorded.
 type ReportingJobError struct {
 	JobID        int64

@@ -12,16 +12,9 @@ import (
 
 const jobStatusGetMany = `-- name: JobStatusGetMany :many
 
-SELECT
-    id,
-    kind,
-    state,
-    attempt,
-    attempted_at,
-    COALESCE(metadata -> 'output', 'null'::jsonb)::jsonb AS output,
-    COALESCE(errors[cardinality(errors)] ->> 'error', '')::text AS last_error,
-    GREATEST(created_at, attempted_at, finalized_at, (errors[cardinality(errors)] ->> 'at')::timestamptz)::timestamptz AS updated_at
-FROM river_job
+SELECT id, kind, state, attempt, attempted_at, output::jsonb AS output,
+       last_error::text AS last_error, updated_at::timestamptz AS updated_at
+FROM bespin_job_status
 WHERE id = ANY($1::bigint[])
 ORDER BY id
 `
@@ -56,8 +49,8 @@ type JobStatusGetManyRow struct {
 //
 // );
 //
-// updated_at is derived: River keeps no such column, so it is the latest of
-// the times River does record (created, attempted, finalized, last error).
+// Statuses are read through the bespin_job_status view (migration 000012),
+// which derives last_error and updated_at in one place.
 func (q *Queries) JobStatusGetMany(ctx context.Context, db DBTX, ids []int64) ([]JobStatusGetManyRow, error) {
 	rows, err := db.Query(ctx, jobStatusGetMany, ids)
 	if err != nil {
@@ -88,14 +81,9 @@ func (q *Queries) JobStatusGetMany(ctx context.Context, db DBTX, ids []int64) ([
 }
 
 const jobStatusList = `-- name: JobStatusList :many
-SELECT
-    id,
-    kind,
-    state,
-    attempt,
-    COALESCE(errors[cardinality(errors)] ->> 'error', '')::text AS last_error,
-    GREATEST(created_at, attempted_at, finalized_at, (errors[cardinality(errors)] ->> 'at')::timestamptz)::timestamptz AS updated_at
-FROM river_job
+SELECT id, kind, state, attempt, attempted_at, last_error::text AS last_error,
+       updated_at::timestamptz AS updated_at
+FROM bespin_job_status
 WHERE id < $1::bigint
   AND (cardinality($2::text[]) = 0 OR state::text = ANY($2::text[]))
   AND ($3::text = '' OR kind = $3::text)
@@ -111,12 +99,13 @@ type JobStatusListParams struct {
 }
 
 type JobStatusListRow struct {
-	ID        int64
-	Kind      string
-	State     RiverJobState
-	Attempt   int16
-	LastError string
-	UpdatedAt time.Time
+	ID          int64
+	Kind        string
+	State       RiverJobState
+	Attempt     int16
+	AttemptedAt *time.Time
+	LastError   string
+	UpdatedAt   time.Time
 }
 
 // JobStatusList is newest first, keyset-paginated on id (River's ids only
@@ -140,6 +129,7 @@ func (q *Queries) JobStatusList(ctx context.Context, db DBTX, arg JobStatusListP
 			&i.Kind,
 			&i.State,
 			&i.Attempt,
+			&i.AttemptedAt,
 			&i.LastError,
 			&i.UpdatedAt,
 		); err != nil {

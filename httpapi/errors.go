@@ -5,18 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
-	"strings"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/bespin/bespin/store"
+	"github.com/bespin/bespin/webhook"
 )
 
 // Error is an error with a client-facing status, code and message. Handlers
-// return it for anything the client did wrong; everything else becomes a
-// 5xx with a generic message (the real error is logged, never shown).
+// return it for what the client did wrong that only the handler knows
+// (a bad parameter); errors from other packages are mapped by kindTable.
 type Error struct {
 	Status  int
 	Code    string // snake_case, stable for clients
@@ -43,45 +41,66 @@ func invalidParam(name, format string, args ...any) *Error {
 	return badRequest("%s %s.", name, fmt.Sprintf(format, args...))
 }
 
-func notFound(what string) *Error {
-	return errorf(http.StatusNotFound, "not_found", "%s not found.", what)
+// kindTable is where the kinds of error other packages return meet HTTP
+// statuses: the one table. The message is the error's own when it carries
+// one meant for clients (store.Error, webhook.Error), else the one here.
+// Rows marked internal are logged with their cause; the cause is never
+// shown.
+var kindTable = []struct {
+	kind     error
+	status   int
+	code     string
+	message  string
+	internal bool
+}{
+	{store.ErrNotFound, http.StatusNotFound, "not_found", "Not found.", false},
+	{store.ErrBadCursor, http.StatusBadRequest, "invalid_parameter", "cursor is not one this API returned; start again without it.", false},
+	{store.ErrConflict, http.StatusConflict, "conflict", "The resource already exists.", false},
+	{store.ErrInvalidData, http.StatusBadRequest, "invalid_payload", "The data cannot be stored as it is (for example, JSON containing \\u0000).", false},
+	{store.ErrUnavailable, http.StatusServiceUnavailable, "service_unavailable", unavailableMessage, true},
+	{webhook.ErrUnauthorized, http.StatusUnauthorized, "invalid_signature", "The delivery's signature was refused.", false},
+	{webhook.ErrInvalidPayload, http.StatusBadRequest, "invalid_payload", "The payload was refused.", false},
+	{webhook.ErrMissingEvent, http.StatusBadRequest, "missing_event", "The delivery names no event type.", false},
 }
 
-// errServiceUnavailable tells a client to retry: the database cannot be
-// reached right now. Nothing was committed.
-func errServiceUnavailable() *Error {
-	return &Error{
-		Status: http.StatusServiceUnavailable, Code: "service_unavailable",
-		Message: "The service is temporarily unavailable; retry shortly.",
-		Header:  http.Header{"Retry-After": []string{"5"}},
-	}
-}
+const unavailableMessage = "The service is temporarily unavailable; retry shortly."
 
-// toError maps any error to the response a client gets. It is the one
-// place where error kinds meet statuses.
+// retryAfterUnavailable is the Retry-After, in seconds, of every 503 that
+// says the database is unavailable.
+const retryAfterUnavailable = "5"
+
+// toError maps any error to the response a client gets; internal reports
+// whether the cause should be logged.
 func toError(err error) (apiErr *Error, internal bool) {
 	var e *Error
-	var pgErr *pgconn.PgError
-	var netErr net.Error
-	switch {
-	case errors.As(err, &e):
+	if errors.As(err, &e) {
 		return e, false
-	case errors.Is(err, pgx.ErrNoRows):
-		return notFound("Resource"), false
-	case errors.As(err, &pgErr) && pgErr.Code == "23505": // unique_violation
-		return errorf(http.StatusConflict, "conflict", "The resource already exists."), false
-	case errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P03" || pgErr.Code == "53300"):
-		// connection exceptions, admin shutdown, cannot connect now, too many connections
-		return errServiceUnavailable(), true
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr), pgconn.SafeToRetry(err), isConnectError(err):
-		return errServiceUnavailable(), true
+	}
+	kind := store.Kind(err)
+	for _, row := range kindTable {
+		if kind != row.kind && !errors.Is(err, row.kind) {
+			continue
+		}
+		e := &Error{Status: row.status, Code: row.code, Message: clientMessage(err, row.message)}
+		if row.status == http.StatusServiceUnavailable {
+			e.Header = http.Header{"Retry-After": []string{retryAfterUnavailable}}
+		}
+		return e, row.internal
 	}
 	return errorf(http.StatusInternalServerError, "internal_error", "Something went wrong on our side; it has been logged."), true
 }
 
-func isConnectError(err error) bool {
-	var ce *pgconn.ConnectError
-	return errors.As(err, &ce)
+// clientMessage is the message err carries for clients, or def.
+func clientMessage(err error, def string) string {
+	var se *store.Error
+	if errors.As(err, &se) && se.Message != "" {
+		return se.Message
+	}
+	var we *webhook.Error
+	if errors.As(err, &we) {
+		return we.Message
+	}
+	return def
 }
 
 // handle adapts an error-returning handler to http.Handler.

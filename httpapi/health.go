@@ -25,10 +25,10 @@ type readiness struct {
 func (a *api) readyz(w http.ResponseWriter, r *http.Request) error {
 	res := readiness{Status: "ok", Postgres: "ok", Redis: "ok"}
 	status := http.StatusOK
-	if err := a.ping(r.Context(), a.Pool.Ping); err != nil {
+	if err := a.ping(r.Context(), a.Store.Ping); err != nil {
 		res.Status, res.Postgres = "unavailable", "unavailable"
 		status = http.StatusServiceUnavailable
-		w.Header().Set("Retry-After", "5")
+		w.Header().Set("Retry-After", retryAfterUnavailable)
 	}
 	if err := a.ping(r.Context(), func(ctx context.Context) error { return a.Redis.Ping(ctx).Err() }); err != nil {
 		res.Redis = "degraded"

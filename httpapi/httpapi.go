@@ -11,7 +11,6 @@ import (
 	"net/netip"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 
@@ -19,15 +18,22 @@ import (
 	"github.com/bespin/bespin/metrics"
 	"github.com/bespin/bespin/ratelimit"
 	"github.com/bespin/bespin/realtime"
+	"github.com/bespin/bespin/store"
 	"github.com/bespin/bespin/webhook"
 )
 
-// Deps is everything the HTTP API needs, passed explicitly.
+// Deps is everything the HTTP API needs, constructed by the caller.
 type Deps struct {
-	Logger  *slog.Logger
-	Pool    *pgxpool.Pool
+	Logger *slog.Logger
+	// Store reads jobs and receipts (and answers readiness for Postgres).
+	Store *store.Store
+	// River inserts jobs.
+	River *river.Client[pgx.Tx]
+	// Ingester stores webhook deliveries.
+	Ingester *ingest.Ingester
+	// Redis is only pinged, for readiness; the limiter and the ingester
+	// hold their own use of it.
 	Redis   redis.UniversalClient
-	River   *river.Client[pgx.Tx]
 	Limiter *ratelimit.Limiter
 	Metrics *metrics.Metrics
 	Version string
@@ -43,30 +49,19 @@ type Deps struct {
 	RateLimitJobs     ratelimit.Limit
 	RateLimitWebhooks ratelimit.Limit
 
-	// Webhooks is the webhook source registry; nil enables no source.
+	// Webhooks is the webhook source registry.
 	Webhooks *webhook.Registry
-	// WebhookMaxBodyBytes caps a webhook body (0: 1 MiB).
+	// WebhookMaxBodyBytes caps a webhook body.
 	WebhookMaxBodyBytes int64
-	// RedisKeyPrefix starts the webhook idempotency keys in Redis.
-	RedisKeyPrefix string
-
-	// WebhookAnnouncer announces each new receipt (a summary, never the
-	// payload) to ?topic=webhooks streams after commit. Nil announces nothing.
-	WebhookAnnouncer interface{ Announce(summary any) }
 }
 
 type api struct {
 	Deps
-	receipts *ingest.Store
 }
 
 // NewHandler returns the whole HTTP API with its middleware.
 func NewHandler(d Deps) http.Handler {
 	a := &api{Deps: d}
-	a.receipts = ingest.New(ingest.Config{
-		Pool: d.Pool, River: d.River, Redis: d.Redis, KeyPrefix: d.RedisKeyPrefix, Logger: d.Logger,
-		ObserveBatch: func(n int) { d.Metrics.WebhookBatchSize.Observe(float64(n)) },
-	})
 	mux := http.NewServeMux()
 	a.routes(mux)
 	return a.requestID(a.recoverPanics(a.observe(a.jsonMiss(mux))))

@@ -2,18 +2,17 @@ package httpapi
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"log/slog"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
-	"github.com/bespin/bespin/db"
 	"github.com/bespin/bespin/jobs"
+	"github.com/bespin/bespin/store"
 )
 
 type createJobResponse struct {
@@ -36,7 +35,7 @@ func (a *api) createRandomTextJob(w http.ResponseWriter, r *http.Request) error 
 	args := jobs.RandomTextArgs{Length: length, DelayMS: delay}
 	res, err := a.River.Insert(r.Context(), args, nil)
 	if err != nil {
-		return err
+		return store.Classify(err, "insert job")
 	}
 	id := strconv.FormatInt(res.Job.ID, 10)
 	accepted(w, "/api/jobs/"+id, createJobResponse{JobID: id, Status: jobs.StatusPending, Kind: args.Kind()})
@@ -52,29 +51,17 @@ func parseJobID(s, name string) (int64, error) {
 	return id, nil
 }
 
-// jobStatus reads one job's status; *Error 404 when there is none.
-func (a *api) jobStatus(r *http.Request, id int64) (jobs.Status, error) {
-	rows, err := db.New().JobStatusGetMany(r.Context(), a.Pool, []int64{id})
-	if err != nil {
-		return jobs.Status{}, err
-	}
-	if len(rows) == 0 {
-		return jobs.Status{}, notFound("Job " + strconv.FormatInt(id, 10))
-	}
-	return jobs.StatusFromRow(rows[0]), nil
-}
-
 // getJob answers with the job as the WebSocket message.
 func (a *api) getJob(w http.ResponseWriter, r *http.Request) error {
 	id, err := parseJobID(r.PathValue("id"), "The job id")
 	if err != nil {
 		return err
 	}
-	st, err := a.jobStatus(r, id)
+	job, err := a.Store.Job(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	ok(w, st)
+	ok(w, jobs.NewStatus(job))
 	return nil
 }
 
@@ -88,36 +75,25 @@ type jobListResponse struct {
 // the previous page. Items leave out result (see GET /api/jobs/{id}).
 func (a *api) listJobs(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	limit, err := intParam(q.Get("limit"), "limit", defaultListLimit, 1, maxListLimit)
-	if err != nil {
+	f := store.JobFilter{Kind: q.Get("kind"), Cursor: q.Get("cursor")}
+	var err error
+	if f.Limit, err = intParam(q.Get("limit"), "limit", defaultListLimit, 1, maxListLimit); err != nil {
 		return err
 	}
-	params := db.JobStatusListParams{BeforeID: math.MaxInt64, States: []string{}, Kind: q.Get("kind"), MaxRows: int32(limit + 1)}
 	if s := q.Get("state"); s != "" {
-		params.States = jobs.StatesOf(s)
-		if params.States == nil {
+		if f.States = jobs.StatesOf(s); f.States == nil {
 			return badRequest("state must be a status (pending, running, completed, failed) or a River state (%s); got %q.",
 				strings.Join(riverStates(), ", "), s)
 		}
 	}
-	if c := q.Get("cursor"); c != "" {
-		params.BeforeID, err = decodeJobCursor(c)
-		if err != nil {
-			return err
-		}
-	}
-	rows, err := db.New().JobStatusList(r.Context(), a.Pool, params)
+	page, err := a.Store.ListJobs(r.Context(), f)
 	if err != nil {
 		return err
 	}
-	res := jobListResponse{Jobs: make([]jobs.Status, 0, len(rows))}
-	if len(rows) > limit {
-		rows = rows[:limit]
-		next := encodeJobCursor(rows[len(rows)-1].ID)
-		res.NextCursor = &next
-	}
-	for _, row := range rows {
-		res.Jobs = append(res.Jobs, jobs.NewStatus(row.ID, row.Kind, row.State, row.Attempt, nil, row.LastError, row.UpdatedAt))
+	res := jobListResponse{Jobs: make([]jobs.Status, len(page.Jobs)), NextCursor: optionalParam(page.Next)}
+	for i, j := range page.Jobs {
+		res.Jobs[i] = jobs.NewStatus(j)
+		res.Jobs[i].Result = nil // left out of lists: it may be 100 kB per job
 	}
 	ok(w, res)
 	return nil
@@ -125,32 +101,10 @@ func (a *api) listJobs(w http.ResponseWriter, r *http.Request) error {
 
 func riverStates() []string {
 	var out []string
-	for _, s := range db.AllRiverJobStateValues() {
+	for _, s := range rivertype.JobStates() {
 		out = append(out, string(s))
 	}
 	return out
-}
-
-// The cursor is opaque to clients; today it is the last id they saw.
-func encodeJobCursor(id int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("job:" + strconv.FormatInt(id, 10)))
-}
-
-func decodeJobCursor(c string) (int64, error) {
-	errBad := badRequest("cursor is not one this API returned; start again without it.")
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, errBad
-	}
-	s, found := strings.CutPrefix(string(b), "job:")
-	if !found {
-		return 0, errBad
-	}
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, errBad
-	}
-	return id, nil
 }
 
 // jobsTest is the seed's job-service test endpoint: it says whether the
@@ -165,7 +119,7 @@ func (a *api) jobsTest(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		a.Logger.WarnContext(r.Context(), "job system check failed", slog.String("error", err.Error()))
-		w.Header().Set("Retry-After", "5")
+		w.Header().Set("Retry-After", retryAfterUnavailable)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": "Job system is unavailable", "status": "unavailable"})
 		return nil
 	}

@@ -146,17 +146,23 @@ func (a *api) requireToken(next http.Handler) http.Handler {
 	})
 }
 
-// authorized compares the bearer token against every configured token in
-// constant time.
+// authorized reports whether r carries a valid bearer token (or whether
+// no token is configured: development only).
 func (a *api) authorized(r *http.Request) bool {
 	if len(a.APITokens) == 0 {
 		return true
 	}
 	scheme, token, found := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !found || !strings.EqualFold(scheme, "Bearer") {
+	return found && strings.EqualFold(scheme, "Bearer") && a.tokenValid(token)
+}
+
+// tokenValid compares token against every configured token in constant
+// time: the one token check, for headers and query parameters alike.
+func (a *api) tokenValid(token string) bool {
+	token = strings.TrimSpace(token)
+	if token == "" {
 		return false
 	}
-	token = strings.TrimSpace(token)
 	match := 0
 	for _, t := range a.APITokens {
 		match |= subtle.ConstantTimeCompare([]byte(token), []byte(t))

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/bespin/bespin/db"
+	"github.com/bespin/bespin/store"
 )
 
 // maxStatsRows bounds one stats answer; narrow the range or filter to see more.
@@ -58,39 +58,21 @@ func (a *api) webhookStats(w http.ResponseWriter, r *http.Request) error {
 	if !since.Before(until) {
 		return badRequest("since must be before until.")
 	}
-	rows, err := db.New().WebhookStats(r.Context(), a.Pool, db.WebhookStatsParams{
-		BucketWidth: bucket,
-		Since:       since,
-		Until:       until,
-		Source:      optionalParam(q.Get("source")),
-		Event:       optionalParam(q.Get("event")),
-		MaxRows:     maxStatsRows,
+	rows, err := a.Store.WebhookStats(r.Context(), store.StatsFilter{
+		Bucket: bucket, Since: since, Until: until,
+		Source: q.Get("source"), Event: q.Get("event"), MaxRows: maxStatsRows,
 	})
 	if err != nil {
 		return err
 	}
-	res := webhookStatsResponse{Bucket: bucket, Since: since, Until: until, Stats: make([]webhookStat, 0, len(rows))}
-	for _, row := range rows {
-		res.Stats = append(res.Stats, webhookStat{
-			Bucket:               row.Bucket.UTC(),
-			Source:               row.Source,
-			Event:                row.Event,
-			Receipts:             row.Receipts,
-			Verified:             row.Verified,
-			Processed:            row.Processed,
-			AvgProcessingSeconds: optionalFloat(row.AvgProcessingSeconds),
-			P95ProcessingSeconds: optionalFloat(row.P95ProcessingSeconds),
-		})
+	res := webhookStatsResponse{Bucket: bucket, Since: since, Until: until, Stats: make([]webhookStat, len(rows))}
+	for i, row := range rows {
+		res.Stats[i] = webhookStat{
+			Bucket: row.Bucket, Source: row.Source, Event: row.Event,
+			Receipts: row.Receipts, Verified: row.Verified, Processed: row.Processed,
+			AvgProcessingSeconds: row.AvgProcessingSeconds, P95ProcessingSeconds: row.P95ProcessingSeconds,
+		}
 	}
 	ok(w, res)
 	return nil
-}
-
-// optionalFloat reads a nullable float column sqlc could not type.
-func optionalFloat(v any) *float64 {
-	f, ok := v.(float64)
-	if !ok {
-		return nil
-	}
-	return &f
 }

@@ -31,8 +31,8 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bespin/bespin/db"
 	"github.com/bespin/bespin/httpapi"
+	"github.com/bespin/bespin/ingest"
 	"github.com/bespin/bespin/internal/dbtest"
 	"github.com/bespin/bespin/internal/env"
 	"github.com/bespin/bespin/internal/redistest"
@@ -40,6 +40,7 @@ import (
 	"github.com/bespin/bespin/metrics"
 	"github.com/bespin/bespin/ratelimit"
 	"github.com/bespin/bespin/realtime"
+	"github.com/bespin/bespin/store"
 	"github.com/bespin/bespin/webhook"
 )
 
@@ -118,26 +119,32 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		})
 	}
 
-	announcer := realtime.NewAnnouncer(pool, "bespin_webhooks", logger)
+	st := store.New(pool)
+	announcer := realtime.NewAnnouncer(st, realtime.WebhookChannel, logger)
 	announceCtx, stopAnnouncer := context.WithCancel(ctx)
 	announced := make(chan struct{})
 	go func() { defer close(announced); announcer.Run(announceCtx) }()
 	t.Cleanup(func() { stopAnnouncer(); <-announced })
 
 	m := metrics.New()
+	maxBody := opts.maxBody
+	if maxBody == 0 {
+		maxBody = 1 << 20
+	}
 	srv := httptest.NewServer(httpapi.NewHandler(httpapi.Deps{
-		Logger:              logger,
-		Pool:                pool,
+		Logger: logger,
+		Store:  st,
+		River:  rc,
+		Ingester: ingest.New(ingest.Config{
+			Pool: pool, River: rc, Redis: rdb, KeyPrefix: prefix, Logger: logger, Announcer: announcer,
+		}),
 		Redis:               rdb,
-		River:               rc,
 		Limiter:             ratelimit.New(rdb, prefix+"rl:"),
 		Metrics:             m,
 		APITokens:           []string{testToken},
 		RateLimitWebhooks:   opts.limit,
 		Webhooks:            reg,
-		WebhookMaxBodyBytes: opts.maxBody,
-		RedisKeyPrefix:      prefix,
-		WebhookAnnouncer:    announcer,
+		WebhookMaxBodyBytes: maxBody,
 	}))
 	t.Cleanup(srv.Close)
 	return &testBundle{url: srv.URL, pool: pool, rdb: rdb, prefix: prefix, metrics: m, sg: sg}
@@ -660,7 +667,7 @@ func TestWebhookNotify(t *testing.T) {
 	conn, err := b.pool.Acquire(ctx)
 	require.NoError(t, err)
 	defer conn.Release()
-	_, err = conn.Exec(ctx, "LISTEN bespin_webhooks")
+	_, err = conn.Exec(ctx, "LISTEN "+realtime.WebhookChannel)
 	require.NoError(t, err)
 
 	d := testDelivery("secret.event", "notify-1")
@@ -671,7 +678,7 @@ func TestWebhookNotify(t *testing.T) {
 
 	n, err := conn.Conn().WaitForNotification(ctx)
 	require.NoError(t, err)
-	require.Equal(t, "bespin_webhooks", n.Channel)
+	require.Equal(t, realtime.WebhookChannel, n.Channel)
 	var batch []map[string]any
 	require.NoError(t, json.Unmarshal([]byte(n.Payload), &batch))
 	require.Len(t, batch, 1, "one receipt, announced once")
@@ -696,7 +703,7 @@ func TestWebhookProcessing(t *testing.T) {
 		others   = 0
 	)
 	handlers := jobs.NewWebhookHandlers()
-	handlers.Handle("github", "push", func(ctx context.Context, tx pgx.Tx, r db.WebhookReceipt) error {
+	handlers.Handle("github", "push", func(ctx context.Context, tx pgx.Tx, r store.Receipt) error {
 		mu.Lock()
 		defer mu.Unlock()
 		attempts[r.ID.String()]++
@@ -706,7 +713,7 @@ func TestWebhookProcessing(t *testing.T) {
 		done[r.ID.String()]++
 		return nil
 	})
-	handlers.Handle("github", jobs.AnyEvent, func(ctx context.Context, tx pgx.Tx, r db.WebhookReceipt) error {
+	handlers.Handle("github", jobs.AnyEvent, func(ctx context.Context, tx pgx.Tx, r store.Receipt) error {
 		mu.Lock()
 		defer mu.Unlock()
 		others++

@@ -2,10 +2,8 @@ package httpapi
 
 import (
 	"bufio"
-	"crypto/subtle"
 	"net"
 	"net/http"
-	"strings"
 )
 
 // websocket serves GET /api/ws and /api/ws/jobs: ?job_id=<id> watches one
@@ -25,7 +23,7 @@ func (a *api) websocket(w http.ResponseWriter, r *http.Request) error {
 		if !a.Realtime.HasTopic(topic) {
 			return badRequest("topic %q is not a stream; try topic=jobs.", topic)
 		}
-		if !a.authorized(r) && !a.queryTokenOK(q.Get("token")) {
+		if !a.authorized(r) && !a.tokenValid(q.Get("token")) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="bespin"`)
 			return errorf(http.StatusUnauthorized, "unauthorized",
 				"Streams need an Authorization: Bearer <API_TOKEN> header (or, from browsers, a token query parameter).")
@@ -39,26 +37,12 @@ func (a *api) websocket(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	st, err := a.jobStatus(r, id)
+	job, err := a.Store.Job(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	a.Realtime.ServeJob(hijacker{w}, r, id, st.Kind)
+	a.Realtime.ServeJob(hijacker{w}, r, id, job.Kind)
 	return nil
-}
-
-// queryTokenOK checks a token sent as a query parameter (browsers cannot
-// set headers on WebSockets), in constant time like authorized.
-func (a *api) queryTokenOK(token string) bool {
-	token = strings.TrimSpace(token)
-	if token == "" {
-		return false
-	}
-	match := 0
-	for _, t := range a.APITokens {
-		match |= subtle.ConstantTimeCompare([]byte(token), []byte(t))
-	}
-	return match == 1
 }
 
 // hijacker exposes Hijack through the middleware's wrapped writers, which

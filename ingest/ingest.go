@@ -1,6 +1,7 @@
 // Package ingest stores verified webhook deliveries exactly once, each with
-// its process-webhook River job in the same transaction, and answers only
-// after the commit.
+// its process-webhook River job in the same transaction, answers only after
+// the commit, and then announces each new receipt to ?topic=webhooks
+// streams: store, enqueue and announce are one call (Ingester.Ingest).
 //
 // It has a package of its own because storing is more than one INSERT:
 // concurrent deliveries are committed together (package groupcommit):
@@ -8,9 +9,9 @@
 // maxBatchBytes of bodies) forms the next batch, stored with one multi-row
 // INSERT, one River InsertManyTx and one COMMIT. Alone, a delivery is
 // committed at once; under load, one transaction and one WAL flush serve
-// many deliveries instead of one each, which is what lets ingestion keep
-// up with plain INSERTs (see `make bench`). A delivery whose data breaks
-// the batch's statement is retried alone, so only it fails.
+// many deliveries instead of one each (docs/operations.md has the
+// figures). A delivery whose data Postgres refuses is retried alone, so
+// only it fails.
 //
 // Idempotency: Redis holds a fast-path key per (source, delivery id),
 // asked once per batch (MGET) and set once per batch (a pipeline) before
@@ -25,19 +26,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 
-	"github.com/bespin/bespin/db"
 	"github.com/bespin/bespin/internal/groupcommit"
 	"github.com/bespin/bespin/jobs"
+	"github.com/bespin/bespin/store"
 	"github.com/bespin/bespin/webhook"
 )
 
@@ -55,38 +54,36 @@ const (
 
 	// maxBatch caps the deliveries committed together.
 	maxBatch = 100
-	// defaultCommitters is one: whatever arrives while a batch commits
-	// forms the next, like Postgres' own group commit. On the 2-core bench
-	// machine (webhooks, concurrency 64) one committer gave p99 28 ms and
-	// 1.0-1.16x plain INSERTs, two 37 ms and 0.88-0.96x, four 49-58 ms and
-	// 0.72-0.82x: fewer, larger transactions cost Postgres less.
-	defaultCommitters = 1
+	// committers is one: whatever arrives while a batch commits forms the
+	// next, like Postgres' own group commit. Fewer, larger transactions
+	// cost Postgres less than several smaller ones at once (measured with
+	// `make bench`; docs/operations.md).
+	committers = 1
 )
-
-// Delivery is a verified delivery to store.
-type Delivery struct {
-	Source string
-	Event  string
-	// DeliveryID identifies the delivery at its sender; "" when it carried
-	// none, in which case it cannot be de-duplicated.
-	DeliveryID string
-	// Body is the request body exactly as received; Payload its JSON.
-	Body    []byte
-	Payload []byte
-	// Headers are the request headers, redacted, as a JSON object.
-	Headers    []byte
-	Signature  string
-	ClientAddr netip.Addr // zero when unknown
-}
 
 // Result is a stored delivery: its receipt, and whether the delivery had
 // been stored before (the receipt is then the original).
 type Result struct {
-	Receipt   db.WebhookReceipt
+	Receipt   store.Receipt
 	Duplicate bool
 }
 
-// Config configures a Store.
+// Summary is what ?topic=webhooks streams carry for a new receipt: never
+// the payload.
+type Summary struct {
+	ID        uuid.UUID `json:"id"`
+	Source    string    `json:"source"`
+	Event     string    `json:"event"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Announcer sends summaries to every instance's streams after commit (a
+// realtime.Announcer). It must never block.
+type Announcer interface {
+	Announce(summary any)
+}
+
+// Config configures an Ingester.
 type Config struct {
 	Pool  *pgxpool.Pool
 	River *river.Client[pgx.Tx]
@@ -94,70 +91,76 @@ type Config struct {
 	Redis     redis.UniversalClient
 	KeyPrefix string // starts every Redis key
 	Logger    *slog.Logger
-	// Committers caps the transactions in flight at once (default 1).
-	Committers int
+	// Announcer, if set, is given a Summary of each new receipt.
+	Announcer Announcer
 	// ObserveBatch, if set, is told the size of every batch committed.
 	ObserveBatch func(deliveries int)
 }
 
-// Store stores deliveries. It holds no goroutine while idle, so it needs
-// no stopping.
-type Store struct {
+// Ingester stores deliveries. It holds no goroutine while idle, so it
+// needs no stopping.
+type Ingester struct {
 	cfg     Config
 	batcher *groupcommit.Batcher[*request]
 }
 
-// request is one Store call waiting for its batch.
+// request is one Ingest call waiting for its batch.
 type request struct {
-	d   Delivery
-	id  uuid.UUID // the receipt id, if this delivery is stored
-	key string    // Redis key; "" without a delivery id
+	d   store.NewReceipt
+	key string // Redis key; "" without a delivery id
 
 	res    Result
 	stored bool // res is a receipt this request's insert committed
 	err    error
 }
 
-// New returns a Store.
-func New(cfg Config) *Store {
-	if cfg.Committers <= 0 {
-		cfg.Committers = defaultCommitters
-	}
+// New returns an Ingester.
+func New(cfg Config) *Ingester {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{cfg: cfg}
+	s := &Ingester{cfg: cfg}
 	s.batcher = groupcommit.New(groupcommit.Config[*request]{
 		Handle:    s.commit,
 		MaxItems:  maxBatch,
-		Handlers:  cfg.Committers,
+		Handlers:  committers,
 		Weight:    func(r *request) int { return len(r.d.Body) },
 		MaxWeight: maxBatchBytes,
 	})
 	return s
 }
 
-// Store stores d, or finds the receipt it was stored as before, and
-// enqueues its process-webhook job with it. It returns once the receipt
-// is committed (or the commit failed): a client may be told the delivery
-// is safe only after Store returns without error. It waits for the commit
-// even when the caller's context is cancelled, so an error never hides a
-// stored delivery (a batch has its own deadline).
-func (s *Store) Store(_ context.Context, d Delivery) (Result, error) {
+// Ingest stores d, or finds the receipt it was stored as before, and
+// enqueues its process-webhook job with it; once committed, a new receipt
+// is announced. It returns once the receipt is committed (or the commit
+// failed): a client may be told the delivery is safe only after Ingest
+// returns without error. It waits for the commit even when the caller's
+// context is cancelled, so an error never hides a stored delivery (a batch
+// has its own deadline). d's ID is chosen here.
+//
+// Errors are classified by package store: ErrInvalidData when Postgres
+// refused this delivery's data, ErrUnavailable when the database could not
+// be reached.
+func (s *Ingester) Ingest(_ context.Context, d store.NewReceipt) (Result, error) {
 	r, err := s.newRequest(d)
 	if err != nil {
 		return Result{}, err
 	}
 	s.batcher.Do(r)
+	if r.err == nil && r.stored && s.cfg.Announcer != nil {
+		rc := r.res.Receipt
+		s.cfg.Announcer.Announce(Summary{ID: rc.ID, Source: rc.Source, Event: rc.Event, CreatedAt: rc.CreatedAt})
+	}
 	return r.res, r.err
 }
 
-func (s *Store) newRequest(d Delivery) (*request, error) {
-	id, err := uuid.NewV7() // time-ordered: new receipts land at the right edge of the index
+func (s *Ingester) newRequest(d store.NewReceipt) (*request, error) {
+	var err error
+	d.ID, err = uuid.NewV7() // time-ordered: new receipts land at the right edge of the index
 	if err != nil {
 		return nil, err
 	}
-	r := &request{d: d, id: id}
+	r := &request{d: d}
 	if d.DeliveryID != "" {
 		r.key = s.cfg.KeyPrefix + webhook.IdempotencyKey(d.Source, d.DeliveryID)
 	}
@@ -165,7 +168,7 @@ func (s *Store) newRequest(d Delivery) (*request, error) {
 }
 
 // commit stores one batch and answers every request in it.
-func (s *Store) commit(batch []*request) {
+func (s *Ingester) commit(batch []*request) {
 	if s.cfg.ObserveBatch != nil {
 		s.cfg.ObserveBatch(len(batch))
 	}
@@ -191,8 +194,7 @@ func (s *Store) commit(batch []*request) {
 	}
 
 	if err := s.insert(ctx, leaders); err != nil {
-		var pgErr *pgconn.PgError
-		if len(leaders) > 1 && errors.As(err, &pgErr) && !connectionLost(pgErr) {
+		if len(leaders) > 1 && errors.Is(err, store.ErrInvalidData) {
 			// Postgres refused the statement, most likely for one
 			// delivery's data (a \u0000 in its JSON, say), and nothing was
 			// committed. Store each alone, so only that one fails.
@@ -217,75 +219,46 @@ func (s *Store) commit(batch []*request) {
 	s.remember(ctx, leaders) // copies share their leader's key and receipt
 }
 
-// connectionLost reports errors that are about the connection or the
-// server's state, not the statement: retrying deliveries one by one would
-// only repeat them.
-func connectionLost(e *pgconn.PgError) bool {
-	switch e.Code[:2] {
-	case "08", "53", "57", "58":
-		return true
-	}
-	return false
-}
-
 // insert stores reqs and their jobs in one transaction; each stored
 // request gets its receipt. A request whose delivery was stored before is
 // left for readOriginals. On error nothing was committed.
-func (s *Store) insert(ctx context.Context, reqs []*request) error {
+func (s *Ingester) insert(ctx context.Context, reqs []*request) error {
 	if len(reqs) == 0 {
 		return nil
 	}
-	p := db.WebhookReceiptInsertManyParams{
-		Ids:         make([]uuid.UUID, len(reqs)),
-		Sources:     make([]string, len(reqs)),
-		Events:      make([]string, len(reqs)),
-		DeliveryIds: make([]string, len(reqs)),
-		Bodies:      make([][]byte, len(reqs)),
-		Payloads:    make([][]byte, len(reqs)),
-		Headers:     make([][]byte, len(reqs)),
-		Signatures:  make([]string, len(reqs)),
-		Verified:    make([]bool, len(reqs)),
-		ClientAddrs: make([]string, len(reqs)),
-	}
+	rows := make([]store.NewReceipt, len(reqs))
 	for i, r := range reqs {
-		d := r.d
-		p.Ids[i], p.Sources[i], p.Events[i], p.DeliveryIds[i] = r.id, d.Source, d.Event, d.DeliveryID
-		p.Bodies[i], p.Payloads[i], p.Headers[i] = d.Body, d.Payload, d.Headers
-		p.Signatures[i], p.Verified[i] = d.Signature, true
-		if d.ClientAddr.IsValid() {
-			p.ClientAddrs[i] = d.ClientAddr.WithZone("").String() // inet has no zones
-		}
+		rows[i] = r.d
 	}
-
 	tx, err := s.cfg.Pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return store.Classify(err, "begin")
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 
-	rows, err := db.New().WebhookReceiptInsertMany(ctx, tx, p)
+	stored, err := store.New(tx).InsertReceipts(ctx, rows)
 	if err != nil {
-		return fmt.Errorf("insert receipts: %w", err)
+		return err
 	}
-	jobArgs := make([]river.InsertManyParams, len(rows))
-	for i, row := range rows {
-		jobArgs[i] = river.InsertManyParams{Args: jobs.ProcessWebhookArgs{ReceiptID: row.ID, Source: row.Source, Event: row.Event}}
+	jobArgs := make([]river.InsertManyParams, len(stored))
+	for i, rc := range stored {
+		jobArgs[i] = river.InsertManyParams{Args: jobs.ProcessWebhookArgs{ReceiptID: rc.ID, Source: rc.Source, Event: rc.Event}}
 	}
 	if len(jobArgs) > 0 {
 		if _, err := s.cfg.River.InsertManyTx(ctx, tx, jobArgs); err != nil {
-			return fmt.Errorf("enqueue process-webhook: %w", err)
+			return store.Classify(err, "enqueue process-webhook")
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return store.Classify(err, "commit")
 	}
-	stored := make(map[uuid.UUID]db.WebhookReceipt, len(rows))
-	for _, row := range rows {
-		stored[row.ID] = row
+	byID := make(map[uuid.UUID]store.Receipt, len(stored))
+	for _, rc := range stored {
+		byID[rc.ID] = rc
 	}
 	for _, r := range reqs {
-		if row, ok := stored[r.id]; ok {
-			r.res, r.stored = Result{Receipt: row}, true
+		if rc, ok := byID[r.d.ID]; ok {
+			r.res, r.stored = Result{Receipt: rc}, true
 		}
 	}
 	return nil
@@ -294,32 +267,31 @@ func (s *Store) insert(ctx context.Context, reqs []*request) error {
 // readOriginals gives each request that insert found stored before (the
 // insert waited for any concurrent copy to commit or roll back) the
 // original receipt, as a duplicate.
-func (s *Store) readOriginals(ctx context.Context, reqs []*request) {
-	var p db.WebhookReceiptGetByDeliveryIDsParams
+func (s *Ingester) readOriginals(ctx context.Context, reqs []*request) {
+	var keys []store.DeliveryKey
 	var dups []*request
 	for _, r := range reqs {
 		if r.err == nil && !r.stored {
 			dups = append(dups, r)
-			p.Sources = append(p.Sources, r.d.Source)
-			p.DeliveryIds = append(p.DeliveryIds, r.d.DeliveryID)
+			keys = append(keys, store.DeliveryKey{Source: r.d.Source, DeliveryID: r.d.DeliveryID})
 		}
 	}
 	if len(dups) == 0 {
 		return
 	}
-	originals, err := db.New().WebhookReceiptGetByDeliveryIDs(ctx, s.cfg.Pool, p)
+	originals, err := store.New(s.cfg.Pool).ReceiptsByDelivery(ctx, keys)
 	if err != nil {
 		for _, r := range dups {
-			r.err = fmt.Errorf("read original receipt: %w", err)
+			r.err = err
 		}
 		return
 	}
-	byKey := make(map[[2]string]db.WebhookReceipt, len(originals))
+	byKey := make(map[store.DeliveryKey]store.Receipt, len(originals))
 	for _, o := range originals {
-		byKey[[2]string{o.Source, *o.DeliveryID}] = o
+		byKey[store.DeliveryKey{Source: o.Source, DeliveryID: o.DeliveryID}] = o
 	}
 	for _, r := range dups {
-		o, ok := byKey[[2]string{r.d.Source, r.d.DeliveryID}]
+		o, ok := byKey[store.DeliveryKey{Source: r.d.Source, DeliveryID: r.d.DeliveryID}]
 		if !ok { // pruned between the insert and this read
 			r.err = fmt.Errorf("the original receipt of %s delivery %q is gone", r.d.Source, r.d.DeliveryID)
 			continue
@@ -331,7 +303,7 @@ func (s *Store) readOriginals(ctx context.Context, reqs []*request) {
 // knownDuplicates answers the requests whose delivery Redis remembers (and
 // whose receipt still exists) and returns the others. Any failure is a
 // miss: Postgres decides.
-func (s *Store) knownDuplicates(ctx context.Context, batch []*request) []*request {
+func (s *Ingester) knownDuplicates(ctx context.Context, batch []*request) []*request {
 	if s.cfg.Redis == nil {
 		return batch
 	}
@@ -365,11 +337,11 @@ func (s *Store) knownDuplicates(ctx context.Context, batch []*request) []*reques
 	if len(ids) == 0 {
 		return batch
 	}
-	rows, err := db.New().WebhookReceiptGetByIDs(ctx, s.cfg.Pool, ids)
+	rows, err := store.New(s.cfg.Pool).ReceiptsByID(ctx, ids)
 	if err != nil {
 		return batch // the insert will meet the same trouble and report it
 	}
-	byID := make(map[uuid.UUID]db.WebhookReceipt, len(rows))
+	byID := make(map[uuid.UUID]store.Receipt, len(rows))
 	for _, row := range rows {
 		byID[row.ID] = row
 	}
@@ -386,7 +358,7 @@ func (s *Store) knownDuplicates(ctx context.Context, batch []*request) []*reques
 
 // remember tells Redis the receipts of the deliveries just stored or found
 // in Postgres, in one round trip.
-func (s *Store) remember(ctx context.Context, reqs []*request) {
+func (s *Ingester) remember(ctx context.Context, reqs []*request) {
 	if s.cfg.Redis == nil {
 		return
 	}
@@ -406,6 +378,6 @@ func (s *Store) remember(ctx context.Context, reqs []*request) {
 	}
 }
 
-func (s *Store) redisUnavailable(err error) {
+func (s *Ingester) redisUnavailable(err error) {
 	s.cfg.Logger.Warn("redis unavailable for webhook idempotency; relying on Postgres", slog.String("error", err.Error()))
 }

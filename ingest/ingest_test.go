@@ -21,6 +21,7 @@ import (
 	"github.com/bespin/bespin/internal/dbtest"
 	"github.com/bespin/bespin/internal/redistest"
 	"github.com/bespin/bespin/jobs"
+	"github.com/bespin/bespin/store"
 	"github.com/bespin/bespin/webhook"
 )
 
@@ -48,15 +49,15 @@ func setup(t *testing.T) *bundle {
 	}}
 }
 
-func delivery(id, payload string) Delivery {
-	return Delivery{
+func delivery(id, payload string) store.NewReceipt {
+	return store.NewReceipt{
 		Source: "test", Event: "order.created", DeliveryID: id,
 		Body: []byte(payload), Payload: []byte(payload), Headers: []byte(`{}`),
-		Signature: "sha256=00", ClientAddr: netip.MustParseAddr("192.0.2.7"),
+		Signature: "sha256=00", Verified: true, ClientAddr: netip.MustParseAddr("192.0.2.7"),
 	}
 }
 
-func (s *Store) mustRequest(t *testing.T, d Delivery) *request {
+func (s *Ingester) mustRequest(t *testing.T, d store.NewReceipt) *request {
 	t.Helper()
 	r, err := s.newRequest(d)
 	require.NoError(t, err)
@@ -101,7 +102,7 @@ func TestBatchStoresEachDeliveryOnceWithItsJob(t *testing.T) {
 	require.True(t, batch[3].res.Duplicate)
 	require.Equal(t, batch[0].res.Receipt.ID, batch[3].res.Receipt.ID)
 	require.Equal(t, "192.0.2.7", batch[0].res.Receipt.ClientAddr.String())
-	require.Nil(t, batch[2].res.Receipt.DeliveryID)
+	require.Empty(t, batch[2].res.Receipt.DeliveryID)
 
 	receipts, jobReceipts := b.stored(t)
 	require.ElementsMatch(t, want, receipts)
@@ -127,6 +128,7 @@ func TestBadDeliveryFailsAloneInItsBatch(t *testing.T) {
 	var pgErr *pgconn.PgError
 	require.True(t, errors.As(batch[1].err, &pgErr), "got %v", batch[1].err)
 	require.Equal(t, "22P05", pgErr.Code) // untranslatable_character
+	require.ErrorIs(t, batch[1].err, store.ErrInvalidData)
 	require.NoError(t, batch[0].err)
 	require.NoError(t, batch[2].err)
 
@@ -139,20 +141,34 @@ func TestBadDeliveryFailsAloneInItsBatch(t *testing.T) {
 	require.Zero(t, n, "a delivery that was not stored is not remembered")
 }
 
+// announcements records what an Ingester announces.
+type announcements struct {
+	mu   sync.Mutex
+	sent []Summary
+}
+
+func (a *announcements) Announce(v any) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.sent = append(a.sent, v.(Summary))
+}
+
 func TestDuplicatesAreFoundWithAndWithoutRedis(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
+	announced := &announcements{}
+	b.cfg.Announcer = announced
 	s := New(b.cfg)
-	first, err := s.Store(ctx, delivery("d-1", `{"n":1}`))
+	first, err := s.Ingest(ctx, delivery("d-1", `{"n":1}`))
 	require.NoError(t, err)
 	require.False(t, first.Duplicate)
 
 	// Through Redis, and through Postgres alone (Redis forgot, or is down).
 	noRedis := b.cfg
 	noRedis.Redis = nil
-	for name, st := range map[string]*Store{"redis": s, "postgres": New(noRedis)} {
-		again, err := st.Store(ctx, delivery("d-1", `{"n":1}`))
+	for name, st := range map[string]*Ingester{"redis": s, "postgres": New(noRedis)} {
+		again, err := st.Ingest(ctx, delivery("d-1", `{"n":1}`))
 		require.NoError(t, err, name)
 		require.True(t, again.Duplicate, name)
 		require.Equal(t, first.Receipt.ID, again.Receipt.ID, name)
@@ -161,12 +177,14 @@ func TestDuplicatesAreFoundWithAndWithoutRedis(t *testing.T) {
 	receipts, jobReceipts := b.stored(t)
 	require.Equal(t, []uuid.UUID{first.Receipt.ID}, receipts)
 	require.Equal(t, []uuid.UUID{first.Receipt.ID}, jobReceipts)
+	require.Equal(t, []Summary{{ID: first.Receipt.ID, Source: "test", Event: "order.created", CreatedAt: first.Receipt.CreatedAt}},
+		announced.sent, "a new receipt is announced once; its duplicates are not")
 
 	// Redis still names a receipt that retention has pruned: the delivery is
 	// stored again rather than answered with a receipt that is gone.
 	_, err = b.pool.Exec(ctx, "DELETE FROM webhook_receipts")
 	require.NoError(t, err)
-	again, err := s.Store(ctx, delivery("d-1", `{"n":1}`))
+	again, err := s.Ingest(ctx, delivery("d-1", `{"n":1}`))
 	require.NoError(t, err)
 	require.False(t, again.Duplicate)
 	require.NotEqual(t, first.Receipt.ID, again.Receipt.ID)
@@ -180,7 +198,6 @@ func TestConcurrentDeliveriesAreCommittedTogether(t *testing.T) {
 	var mu sync.Mutex
 	largest := 0
 	cfg := b.cfg
-	cfg.Committers = 1
 	cfg.ObserveBatch = func(n int) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -195,7 +212,7 @@ func TestConcurrentDeliveriesAreCommittedTogether(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			// Every delivery is sent twice.
-			results[i], errs[i] = s.Store(context.Background(), delivery(fmt.Sprintf("c-%d", i%(n/2)), `{"n":1}`))
+			results[i], errs[i] = s.Ingest(context.Background(), delivery(fmt.Sprintf("c-%d", i%(n/2)), `{"n":1}`))
 		})
 	}
 	wg.Wait()
@@ -204,7 +221,7 @@ func TestConcurrentDeliveriesAreCommittedTogether(t *testing.T) {
 	duplicates := 0
 	for i := range n {
 		require.NoError(t, errs[i])
-		id := *results[i].Receipt.DeliveryID
+		id := results[i].Receipt.DeliveryID
 		if prev, ok := byDelivery[id]; ok {
 			require.Equal(t, prev, results[i].Receipt.ID, "copies of %s got different receipts", id)
 		}

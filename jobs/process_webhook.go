@@ -13,7 +13,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"github.com/bespin/bespin/db"
+	"github.com/bespin/bespin/store"
 )
 
 // ProcessWebhookArgs asks for a stored webhook receipt to be processed. The
@@ -34,7 +34,7 @@ func (ProcessWebhookArgs) Kind() string { return "process-webhook" }
 // writes through tx happen exactly once per receipt; anything it does
 // outside the database must be idempotent, because a failed attempt is
 // retried. Returning an error rolls everything back and lets River retry.
-type WebhookHandler func(ctx context.Context, tx pgx.Tx, receipt db.WebhookReceipt) error
+type WebhookHandler func(ctx context.Context, tx pgx.Tx, receipt store.Receipt) error
 
 // AnyEvent registers a handler for every event of a source.
 const AnyEvent = "*"
@@ -90,17 +90,17 @@ func (w *ProcessWebhookWorker) Work(ctx context.Context, job *river.Job[ProcessW
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 
-	q := db.New()
+	receipts := store.New(tx)
 	// The row lock serialises attempts on one receipt; processed_at, set in
 	// the same transaction as the handlers' writes and the job's
 	// completion, makes a later attempt (a job rescued after a crash
 	// between commit and River's own bookkeeping, say) a no-op.
-	receipt, err := q.WebhookReceiptGetForUpdate(ctx, tx, job.Args.ReceiptID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	receipt, err := receipts.LockReceipt(ctx, job.Args.ReceiptID)
+	if errors.Is(err, store.ErrNotFound) {
 		return river.JobCancel(fmt.Errorf("webhook receipt %s no longer exists", job.Args.ReceiptID))
 	}
 	if err != nil {
-		return fmt.Errorf("read receipt: %w", err)
+		return err
 	}
 	if receipt.ProcessedAt != nil {
 		return nil
@@ -110,8 +110,8 @@ func (w *ProcessWebhookWorker) Work(ctx context.Context, job *river.Job[ProcessW
 			return fmt.Errorf("webhook handler %d for %s/%s: %w", i+1, receipt.Source, receipt.Event, err)
 		}
 	}
-	if err := q.WebhookReceiptSetProcessed(ctx, tx, receipt.ID); err != nil {
-		return fmt.Errorf("set processed_at: %w", err)
+	if err := receipts.SetReceiptProcessed(ctx, receipt.ID); err != nil {
+		return err
 	}
 	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
 		return fmt.Errorf("complete job: %w", err)

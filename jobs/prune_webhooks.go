@@ -2,14 +2,13 @@ package jobs
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
-	"github.com/bespin/bespin/db"
+	"github.com/bespin/bespin/store"
 )
 
 // pruneBatchSize bounds one DELETE, so retention never holds many row locks
@@ -38,12 +37,9 @@ func (w *PruneWebhookReceiptsWorker) Work(ctx context.Context, job *river.Job[Pr
 	cutoff := time.Now().Add(-w.Retention)
 	var total int64
 	for {
-		n, err := db.New().WebhookReceiptDeleteOlderThan(ctx, w.Pool, db.WebhookReceiptDeleteOlderThanParams{
-			Cutoff:    cutoff,
-			BatchSize: pruneBatchSize,
-		})
+		n, err := store.New(w.Pool).DeleteReceiptsOlderThan(ctx, cutoff, pruneBatchSize)
 		if err != nil {
-			return fmt.Errorf("prune webhook receipts: %w", err)
+			return err
 		}
 		total += n
 		if n > 0 {

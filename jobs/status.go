@@ -5,7 +5,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/bespin/bespin/db"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/bespin/bespin/store"
 )
 
 // Bespin's statuses. River's finer state is sent beside it, as `state`.
@@ -21,15 +23,15 @@ const (
 const StateDeleted = "deleted"
 
 // StatusOf maps a River state to Bespin's status.
-func StatusOf(state string) string {
-	switch db.RiverJobState(state) {
-	case db.RiverJobStateRunning:
+func StatusOf(state rivertype.JobState) string {
+	switch state {
+	case rivertype.JobStateRunning:
 		return StatusRunning
-	case db.RiverJobStateCompleted:
+	case rivertype.JobStateCompleted:
 		return StatusCompleted
-	case db.RiverJobStateDiscarded, db.RiverJobStateCancelled:
+	case rivertype.JobStateDiscarded, rivertype.JobStateCancelled:
 		return StatusFailed
-	case db.RiverJobStateAvailable, db.RiverJobStateScheduled, db.RiverJobStatePending, db.RiverJobStateRetryable:
+	case rivertype.JobStateAvailable, rivertype.JobStateScheduled, rivertype.JobStatePending, rivertype.JobStateRetryable:
 		return StatusPending
 	}
 	return StatusFailed // deleted
@@ -37,29 +39,28 @@ func StatusOf(state string) string {
 
 // StatesOf is the inverse of StatusOf, for filters: a status names its
 // River states; a River state names itself; anything else is nil.
-func StatesOf(name string) []string {
-	switch name {
-	case StatusPending:
-		return []string{"available", "scheduled", "pending", "retryable"}
-	case StatusFailed:
-		return []string{"discarded", "cancelled"}
+func StatesOf(name string) []rivertype.JobState {
+	var out []rivertype.JobState
+	for _, st := range rivertype.JobStates() {
+		if name == string(st) || name == StatusOf(st) {
+			out = append(out, st)
+		}
 	}
-	if db.RiverJobState(name).Valid() {
-		return []string{name}
-	}
-	return nil
+	return out
 }
 
 // Status is a job as clients see it: the WebSocket job_status message and
 // the body of GET /api/jobs/{id}.
 type Status struct {
-	Type      string          `json:"type"` // always "job_status"
-	JobID     string          `json:"job_id"`
-	Kind      string          `json:"kind"`
-	Status    string          `json:"status"`
-	State     string          `json:"state"`
-	Attempt   int             `json:"attempt"`
-	Result    json.RawMessage `json:"result"`
+	Type    string `json:"type"` // always "job_status"
+	JobID   string `json:"job_id"`
+	Kind    string `json:"kind"`
+	Status  string `json:"status"`
+	State   string `json:"state"`
+	Attempt int    `json:"attempt"`
+	// Result is the job's output once it has completed, else null. Lists
+	// leave it out (nil), since it may be 100 kB per job.
+	Result    json.RawMessage `json:"result,omitempty"`
 	Error     *string         `json:"error"`
 	UpdatedAt time.Time       `json:"updated_at"`
 }
@@ -69,36 +70,31 @@ func (s Status) Terminal() bool {
 	return s.Status == StatusCompleted || s.Status == StatusFailed
 }
 
-// NewStatus builds the message from a job's row. output is River's
-// recorded output (JSON null when none); lastError the text of the last
-// failed attempt ("" when none).
-func NewStatus(id int64, kind string, state db.RiverJobState, attempt int16, output []byte, lastError string, updatedAt time.Time) Status {
+// NewStatus is the message for a job. The result is the job's recorded
+// output once it has completed (null before, and in lists, which read no
+// output); the error is the last failed attempt's, for failed jobs.
+func NewStatus(j store.Job) Status {
 	s := Status{
 		Type:      "job_status",
-		JobID:     strconv.FormatInt(id, 10),
-		Kind:      kind,
-		Status:    StatusOf(string(state)),
-		State:     string(state),
-		Attempt:   int(attempt),
+		JobID:     strconv.FormatInt(j.ID, 10),
+		Kind:      j.Kind,
+		Status:    StatusOf(j.State),
+		State:     string(j.State),
+		Attempt:   j.Attempt,
 		Result:    json.RawMessage("null"),
-		UpdatedAt: updatedAt.UTC(),
+		UpdatedAt: j.UpdatedAt.UTC(),
 	}
-	if len(output) > 0 && s.Status == StatusCompleted {
-		s.Result = json.RawMessage(output)
+	if len(j.Output) > 0 && s.Status == StatusCompleted {
+		s.Result = j.Output
 	}
 	if s.Status == StatusFailed {
-		msg := lastError
+		msg := j.LastError
 		if msg == "" {
-			msg = "The job was " + string(state) + "."
+			msg = "The job was " + string(j.State) + "."
 		}
 		s.Error = &msg
 	}
 	return s
-}
-
-// StatusFromRow is NewStatus for a JobStatusGetMany row.
-func StatusFromRow(r db.JobStatusGetManyRow) Status {
-	return NewStatus(r.ID, r.Kind, r.State, r.Attempt, r.Output, r.LastError, r.UpdatedAt)
 }
 
 // DeletedStatus is the final message for a watched job that was deleted.

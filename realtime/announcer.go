@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bespin/bespin/db"
+	"github.com/bespin/bespin/store"
 )
 
 // Announcer sends small JSON summaries on a NOTIFY channel in batches: one
@@ -16,16 +16,14 @@ import (
 //
 // Why not pg_notify in the inserting transaction: Postgres serialises the
 // commits of every transaction that issued a NOTIFY (a global lock held
-// through the commit's WAL flush), so one NOTIFY per webhook receipt caps
-// ingestion at one commit per fsync. Measured on this machine with pgbench,
-// 32 clients, one-row INSERT per transaction: 6349 tps plain, 1713 tps with
-// a pg_notify in each (pgbench -c 32 -j 2 -T 5 -f {plain,notify}.sql).
-// Announcing after commit also means only committed rows are announced.
-// What it gives up: a crash between commit and flush (at most FlushAfter)
-// loses those announcements; streams are live-only dashboards, and the
-// rows themselves are committed.
+// through the commit's WAL flush), so one NOTIFY per webhook receipt would
+// cap ingestion at one commit per WAL flush (docs/operations.md has the
+// pgbench figures). Announcing after commit also means only committed rows
+// are announced. What it gives up: a crash between commit and flush (at
+// most announceFlushAfter) loses those announcements; streams are
+// live-only dashboards, and the rows themselves are committed.
 type Announcer struct {
-	exec    db.DBTX
+	store   *store.Store
 	channel string
 	logger  *slog.Logger
 	queue   chan json.RawMessage
@@ -38,12 +36,14 @@ const (
 	// announceMaxPayload keeps a batch far under NOTIFY's 8000-byte limit.
 	announceMaxPayload = 6000
 	announceQueue      = 4096
+	// announceTimeout bounds one NOTIFY, also at shutdown.
+	announceTimeout = 5 * time.Second
 )
 
-// NewAnnouncer returns an announcer that NOTIFYs on channel through exec
-// (a pool). Run must be running for anything to be sent.
-func NewAnnouncer(exec db.DBTX, channel string, logger *slog.Logger) *Announcer {
-	return &Announcer{exec: exec, channel: channel, logger: logger, queue: make(chan json.RawMessage, announceQueue)}
+// NewAnnouncer returns an announcer that NOTIFYs on channel through st
+// (made on the pool). Run must be running for anything to be sent.
+func NewAnnouncer(st *store.Store, channel string, logger *slog.Logger) *Announcer {
+	return &Announcer{store: st, channel: channel, logger: logger, queue: make(chan json.RawMessage, announceQueue)}
 }
 
 // Announce queues v (a small JSON object). It never blocks: when the queue
@@ -62,17 +62,19 @@ func (a *Announcer) Announce(v any) {
 	}
 }
 
-// Run sends batches until ctx is done, then flushes what is queued.
+// Run sends batches until ctx is done, then flushes what is queued. A
+// batch being sent when ctx ends is still sent: shutdown stops Run before
+// it closes the pool, so everything announced before is delivered.
 func (a *Announcer) Run(ctx context.Context) {
 	for {
 		select {
 		case first := <-a.queue:
-			a.flush(ctx, a.collect(first))
+			a.flush(a.collect(first))
 		case <-ctx.Done():
 			for {
 				select {
 				case first := <-a.queue:
-					a.flush(context.WithoutCancel(ctx), a.collect(first))
+					a.flush(a.collect(first))
 				default:
 					return
 				}
@@ -102,11 +104,11 @@ func (a *Announcer) collect(first json.RawMessage) []json.RawMessage {
 	}
 }
 
-func (a *Announcer) flush(ctx context.Context, batch []json.RawMessage) {
+func (a *Announcer) flush(batch []json.RawMessage) {
 	payload, _ := json.Marshal(batch)
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), announceTimeout)
 	defer cancel()
-	if _, err := a.exec.Exec(ctx, "SELECT pg_notify($1, $2)", a.channel, string(payload)); err != nil {
+	if err := a.store.Notify(ctx, a.channel, string(payload)); err != nil {
 		a.logger.Warn("announce: NOTIFY failed; summaries lost", slog.String("channel", a.channel),
 			slog.Int("summaries", len(batch)), slog.String("error", err.Error()))
 	}

@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -13,6 +14,9 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
+
+	"github.com/bespin/bespin/internal/dbtest"
+	"github.com/bespin/bespin/store"
 )
 
 func TestSubscriberCoalescesWhenBehind(t *testing.T) {
@@ -99,7 +103,8 @@ func TestTopicStream(t *testing.T) {
 	require.Equal(t, []string{"running"}, seen[strconv.FormatInt(id2, 10)])
 }
 
-// A payload on another channel reaches its topic through a TopicFeed.
+// What an Announcer sends on a channel reaches the topic's streams through
+// a TopicFeed, message by message; anything else on the channel is ignored.
 func TestTopicFeed(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{extraFeed: func(h *Hub, l *Listener) {
@@ -108,11 +113,57 @@ func TestTopicFeed(t *testing.T) {
 	conn := dial(t, b.url+"?topic=things")
 	require.Eventually(t, func() bool { return b.hub.HasSubscribers("things") }, 5*time.Second, 5*time.Millisecond)
 	b.exec(t, `SELECT pg_notify('bespin_test_stream', 'not json')`)
-	b.exec(t, `SELECT pg_notify('bespin_test_stream', '{"id": "r1"}')`)
+	b.exec(t, `SELECT pg_notify('bespin_test_stream', '["not an object"]')`)
+
+	announcer := NewAnnouncer(store.New(b.pool), "bespin_test_stream", discardLogger())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); announcer.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	announcer.Announce(map[string]string{"id": "r1"})
+	announcer.Announce(map[string]string{"id": "r2"})
+
 	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
-	_, data, err := conn.ReadMessage()
+	for _, want := range []string{`{"id": "r1"}`, `{"id": "r2"}`} {
+		_, data, err := conn.ReadMessage()
+		require.NoError(t, err)
+		require.JSONEq(t, want, string(data))
+	}
+}
+
+// Summaries announced right before shutdown are still sent: Run delivers
+// everything queued before it returns, including a batch being collected
+// when its context ends.
+func TestAnnouncerDeliversQueuedAtShutdown(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.Pool(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pool.Acquire(ctx)
 	require.NoError(t, err)
-	require.JSONEq(t, `{"id": "r1"}`, string(data))
+	defer conn.Release()
+	_, err = conn.Exec(ctx, "LISTEN bespin_test_shutdown")
+	require.NoError(t, err)
+
+	announcer := NewAnnouncer(store.New(pool), "bespin_test_shutdown", discardLogger())
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); announcer.Run(runCtx) }()
+	announcer.Announce(map[string]int{"n": 1})
+	time.Sleep(5 * time.Millisecond) // Run is now collecting companions for the first summary
+	announcer.Announce(map[string]int{"n": 2})
+	stop()
+	<-done
+
+	var got []map[string]int
+	for len(got) < 2 {
+		n, err := conn.Conn().WaitForNotification(ctx)
+		require.NoError(t, err, "announced before shutdown, never sent")
+		var batch []map[string]int
+		require.NoError(t, json.Unmarshal([]byte(n.Payload), &batch))
+		got = append(got, batch...)
+	}
+	require.Equal(t, []map[string]int{{"n": 1}, {"n": 2}}, got)
 }
 
 // A client that stops answering pings is dropped.

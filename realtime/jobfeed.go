@@ -3,30 +3,28 @@ package realtime
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/bespin/bespin/db"
+	"github.com/riverqueue/river/rivertype"
+
 	"github.com/bespin/bespin/jobs"
 	"github.com/bespin/bespin/metrics"
+	"github.com/bespin/bespin/store"
 )
 
 // JobChannel is the channel migration 000010's triggers NOTIFY on.
 const JobChannel = "bespin_jobs"
 
-// readBatch bounds the ids read in one query.
-const readBatch = 1000
-
 // JobFeed turns bespin_jobs notifications into job_status messages: it
-// reads the rows it needs (batched, one query per 1000 ids) and publishes
+// reads the rows it needs (batched) and publishes
 // them to the hub. A notification names ids and states only; the row is
 // the truth, so a status read after several changes is simply the newest.
 type JobFeed struct {
-	db      db.DBTX
+	store   *store.Store
 	hub     *Hub
 	logger  *slog.Logger
 	metrics *metrics.Metrics
@@ -37,9 +35,9 @@ type JobFeed struct {
 }
 
 // NewJobFeed returns the feed; add it to the listener with AttachTo.
-func NewJobFeed(conn db.DBTX, hub *Hub, logger *slog.Logger, m *metrics.Metrics) *JobFeed {
+func NewJobFeed(st *store.Store, hub *Hub, logger *slog.Logger, m *metrics.Metrics) *JobFeed {
 	hub.AddTopic(TopicJobs)
-	return &JobFeed{db: conn, hub: hub, logger: logger, metrics: m, wake: func() {}, refresh: map[int64]struct{}{}}
+	return &JobFeed{store: st, hub: hub, logger: logger, metrics: m, wake: func() {}, refresh: map[int64]struct{}{}}
 }
 
 // AttachTo adds the feed to l.
@@ -96,7 +94,7 @@ func (f *JobFeed) Process(ctx context.Context, payloads []string, resync bool) e
 				notified[id] = true
 				order = append(order, id)
 			}
-			if state == string(db.RiverJobStateRunning) {
+			if state == string(rivertype.JobStateRunning) {
 				sawRunning[id] = true
 			}
 			lastState[id] = state
@@ -122,7 +120,7 @@ func (f *JobFeed) Process(ctx context.Context, payloads []string, resync bool) e
 		return nil
 	}
 
-	rows, err := f.read(ctx, slices.Sorted(maps.Keys(want)))
+	rows, err := f.store.JobsByID(ctx, slices.Sorted(maps.Keys(want)))
 	if err != nil {
 		// Put the new watchers back; the listener retries with a resync,
 		// which covers everything else.
@@ -144,7 +142,7 @@ func (f *JobFeed) Process(ctx context.Context, payloads []string, resync bool) e
 			}
 			return nil
 		}
-		st := jobs.StatusFromRow(row)
+		st := jobs.NewStatus(row)
 		if !fromNotification {
 			return f.hub.publishJob(st, false)
 		}
@@ -152,9 +150,11 @@ func (f *JobFeed) Process(ctx context.Context, payloads []string, resync bool) e
 		// notification was read: watchers are told so first, and see every
 		// step (unless a resync already sent them something later).
 		last := f.hub.lastPublished(id)
-		if sawRunning[id] && st.State != string(db.RiverJobStateRunning) && row.AttemptedAt != nil && row.Attempt > 0 &&
-			(last == nil || (last.Status == jobs.StatusPending && last.Attempt < int(row.Attempt))) {
-			running := jobs.NewStatus(row.ID, row.Kind, db.RiverJobStateRunning, row.Attempt, nil, "", *row.AttemptedAt)
+		if sawRunning[id] && row.State != rivertype.JobStateRunning && row.AttemptedAt != nil && row.Attempt > 0 &&
+			(last == nil || (last.Status == jobs.StatusPending && last.Attempt < row.Attempt)) {
+			running := jobs.NewStatus(store.Job{
+				ID: row.ID, Kind: row.Kind, State: rivertype.JobStateRunning, Attempt: row.Attempt, UpdatedAt: *row.AttemptedAt,
+			})
 			if err := f.hub.publishJob(running, true); err != nil {
 				return err
 			}
@@ -182,19 +182,4 @@ func (f *JobFeed) Process(ctx context.Context, payloads []string, resync bool) e
 		}
 	}
 	return nil
-}
-
-func (f *JobFeed) read(ctx context.Context, ids []int64) (map[int64]db.JobStatusGetManyRow, error) {
-	q := db.New()
-	out := make(map[int64]db.JobStatusGetManyRow, len(ids))
-	for chunk := range slices.Chunk(ids, readBatch) {
-		rows, err := q.JobStatusGetMany(ctx, f.db, chunk)
-		if err != nil {
-			return nil, fmt.Errorf("read job statuses: %w", err)
-		}
-		for _, r := range rows {
-			out[r.ID] = r
-		}
-	}
-	return out, nil
 }

@@ -11,11 +11,11 @@
 // with transition tables. Inserts notify nothing: Postgres serialises the
 // commit of every transaction that issued a NOTIFY through one lock held
 // across the WAL flush, so a NOTIFY in each job-creating or
-// webhook-storing transaction capped those at one commit per fsync (see
-// Announcer for the pgbench figures); a new job is pending, its creator
-// knows it, and a watcher's first message is read from the row. Each statement sends one NOTIFY per 100
-// changed jobs, with ids and states only ({"at": ..., "jobs": [[id,
-// "state"], ...]}, under 4 kB). River fetches jobs with one UPDATE per
+// webhook-storing transaction would cap those at one commit per WAL flush
+// (see Announcer); a new job is pending, its creator knows it, and a
+// watcher's first message is read from the row. Each statement sends one
+// NOTIFY per 100 changed jobs, with ids and states only ({"at": ...,
+// "jobs": [[id, "state"], ...]}, under 4 kB). River fetches jobs with one UPDATE per
 // batch and completes them with one UPDATE per batch, so a batch costs one
 // NOTIFY, not one per job. Every path that changes a job goes through
 // river_job, so every path is seen: worked, failed and retried, discarded,
@@ -28,20 +28,9 @@
 // changes made elsewhere (River UI, JobCancel from another instance, the
 // rescuer), and would need a NOTIFY of its own per job anyway.
 //
-// Measured with BenchmarkJobNotifyTrigger (notify_bench_test.go): River
-// draining 20,000 pre-inserted no-op jobs with 50 workers, on the local
-// Postgres 15 (2 vCPUs), with and without the triggers and a session
-// LISTENing to everything they send, mean of 3 drains each (measured when
-// an INSERT trigger existed too; the drain's inserts happen before the
-// timed part, so the figures stand):
-//
-//	go test -run '^$' -bench JobNotifyTrigger -benchtime 3x ./realtime
-//	with_trigger      4175 jobs/s   723 NOTIFYs per drain
-//	without_trigger   4520 jobs/s     0
-//
-// The triggers cost about 8% of River's raw throughput on a no-op job (less
-// on real work), and 40,000 state changes (running, completed) cost 723
-// NOTIFYs: about 55 changes per NOTIFY, because River batches.
+// The triggers' cost against River's raw throughput is measured by
+// BenchmarkJobNotifyTrigger (notify_bench_test.go); docs/operations.md
+// keeps the current figures.
 //
 // # Ordering
 //
@@ -64,7 +53,6 @@
 //
 // # Adding a channel
 //
-// Implement Feed (or use TopicFeed for "forward each payload to a topic
-// stream") and attach it to the Listener before Run; see TopicFeed's
-// comment for the webhooks stream.
+// Implement Feed (or send with an Announcer and stream with a TopicFeed,
+// as the webhooks stream does) and attach it to the Listener before Run.
 package realtime

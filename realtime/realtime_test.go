@@ -24,6 +24,7 @@ import (
 	"github.com/bespin/bespin/internal/dbtest"
 	"github.com/bespin/bespin/jobs"
 	"github.com/bespin/bespin/metrics"
+	"github.com/bespin/bespin/store"
 )
 
 func TestMain(m *testing.M) {
@@ -60,7 +61,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	logger := discardLogger()
 	m := metrics.New()
 	hub := NewHub()
-	feed := NewJobFeed(pool, hub, logger, m)
+	feed := NewJobFeed(store.New(pool), hub, logger, m)
 
 	listenURL := dbURL
 	var proxy *dbtest.Proxy

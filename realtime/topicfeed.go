@@ -6,14 +6,17 @@ import (
 	"log/slog"
 )
 
-// TopicFeed forwards every notification on a channel, verbatim, to the
-// stream subscribers of a topic. A payload must be a JSON object (a small
-// summary: NOTIFY payloads stay far under 8000 bytes). Streams are live
-// only, so a resync has nothing to re-read.
-//
-// A payload is one JSON object or, as an Announcer sends them, an array
-// of objects. Webhook receipts are announced this way on bespin_webhooks
-// (httpapi, after commit) and streamed on `GET /api/ws?topic=webhooks`.
+// WebhookChannel carries new-receipt summaries (ingest.Summary) between
+// instances: each instance's ingestion announces on it (NewAnnouncer) and
+// each instance's TopicFeed streams it as TopicWebhooks.
+const WebhookChannel = "bespin_webhooks"
+
+// TopicWebhooks streams every new webhook receipt (a summary).
+const TopicWebhooks = "webhooks"
+
+// TopicFeed forwards every message an Announcer sends on a channel,
+// verbatim, to the stream subscribers of a topic. Streams are live only,
+// so a resync has nothing to re-read.
 type TopicFeed struct {
 	hub     *Hub
 	channel string
@@ -32,21 +35,22 @@ func (f *TopicFeed) AttachTo(l *Listener) { l.Add(f) }
 
 func (f *TopicFeed) Channel() string { return f.channel }
 
+// Process splits each payload, an Announcer's JSON array of objects, into
+// its messages; the objects are forwarded as they are, never re-encoded.
 func (f *TopicFeed) Process(_ context.Context, payloads []string, _ bool) error {
 	if !f.hub.HasSubscribers(f.topic) {
 		return nil
 	}
 	for _, p := range payloads {
-		// An Announcer batch is an array of objects; a lone object is one.
 		var batch []json.RawMessage
 		if err := json.Unmarshal([]byte(p), &batch); err != nil {
-			batch = []json.RawMessage{json.RawMessage(p)}
+			f.logger.Warn("ignoring a notification that is not an announcement (a JSON array)",
+				slog.String("channel", f.channel), slog.String("error", err.Error()))
+			continue
 		}
 		for _, msg := range batch {
-			var obj map[string]json.RawMessage
-			if err := json.Unmarshal(msg, &obj); err != nil {
-				f.logger.Warn("ignoring a notification that is not a JSON object",
-					slog.String("channel", f.channel), slog.String("error", err.Error()))
+			if len(msg) == 0 || msg[0] != '{' {
+				f.logger.Warn("ignoring an announced message that is not a JSON object", slog.String("channel", f.channel))
 				continue
 			}
 			f.hub.PublishJSON(f.topic, msg)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bespin/bespin/internal/env"
+	"github.com/bespin/bespin/ratelimit"
 	"github.com/bespin/bespin/webhook"
 )
 
@@ -43,8 +44,8 @@ type config struct {
 	JobFetchCooldown     time.Duration
 	JobFetchPollInterval time.Duration
 
-	RateLimitJobs     rateLimit
-	RateLimitWebhooks rateLimit
+	RateLimitJobs     ratelimit.Limit
+	RateLimitWebhooks ratelimit.Limit
 
 	WebhookMaxBodyBytes int64
 	WebhookTolerance    time.Duration
@@ -52,13 +53,6 @@ type config struct {
 
 	// Webhooks is the webhook source registry (secrets validated here).
 	Webhooks *webhook.Registry
-}
-
-// rateLimit is a GCRA limit: PerMinute sustained, Burst at once. Zero
-// PerMinute disables the limit.
-type rateLimit struct {
-	PerMinute int
-	Burst     int
 }
 
 func (c config) production() bool { return c.Env == "production" }
@@ -99,11 +93,11 @@ func loadConfig(environ []string) (config, error) {
 	c.JobFetchCooldown = p.duration("JOB_FETCH_COOLDOWN", 100*time.Millisecond, time.Millisecond)
 	c.JobFetchPollInterval = p.duration("JOB_FETCH_POLL_INTERVAL", time.Second, time.Millisecond)
 
-	c.RateLimitJobs = rateLimit{
+	c.RateLimitJobs = ratelimit.Limit{
 		PerMinute: p.intRange("RATE_LIMIT_JOBS_PER_MINUTE", 600, 0, 100_000_000),
 		Burst:     p.intRange("RATE_LIMIT_JOBS_BURST", 60, 1, 100_000_000),
 	}
-	c.RateLimitWebhooks = rateLimit{
+	c.RateLimitWebhooks = ratelimit.Limit{
 		PerMinute: p.intRange("RATE_LIMIT_WEBHOOKS_PER_MINUTE", 6000, 0, 100_000_000),
 		Burst:     p.intRange("RATE_LIMIT_WEBHOOKS_BURST", 600, 1, 100_000_000),
 	}

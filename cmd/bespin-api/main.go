@@ -69,14 +69,18 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	}
 	logger := newLogger(cfg, stdout)
 
+	build := newServer
 	switch cmd {
 	case "migrate":
 		return runMigrate(cfg, logger, args[2:], stdout)
 	case "worker":
-		return serve(ctx, cfg, logger, false)
-	default:
-		return serve(ctx, cfg, logger, true)
+		build = newWorker
 	}
+	a, err := build(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	return a.run(ctx)
 }
 
 func newLogger(cfg config, w io.Writer) *slog.Logger {

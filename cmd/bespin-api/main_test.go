@@ -1,11 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -44,13 +45,15 @@ func startServer(t *testing.T, env ...string) *testServer {
 
 func startServerEnv(t *testing.T, environ []string) *testServer {
 	t.Helper()
+	cfg, err := loadConfig(environ)
+	require.NoError(t, err)
+	logs := &logTail{}
+	a, err := newServer(context.Background(), cfg, newLogger(cfg, logs))
+	require.NoError(t, err, "building the server; logs:\n%s", logs)
+
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := newLogTail()
 	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"bespin-api", "serve"}, environ, logs, logs)
-		logs.Close()
-	}()
+	go func() { done <- a.run(ctx) }()
 	var once sync.Once
 	var runErr error
 	srv := &testServer{logs: logs, stop: func() error {
@@ -71,55 +74,32 @@ func startServerEnv(t *testing.T, environ []string) *testServer {
 	})
 
 	select {
-	case addr := <-logs.listening:
-		srv.URL = "http://127.0.0.1:" + addr[strings.LastIndex(addr, ":")+1:]
+	case <-a.Ready():
+		srv.URL = "http://127.0.0.1:" + strconv.Itoa(a.Addr().(*net.TCPAddr).Port)
 	case err := <-done:
-		t.Fatalf("server exited before listening: %v\nlogs:\n%s", err, logs.String())
+		t.Fatalf("server exited before listening: %v\nlogs:\n%s", err, logs)
 	case <-time.After(60 * time.Second):
-		t.Fatalf("server did not listen within 60s; logs:\n%s", logs.String())
+		t.Fatalf("server did not listen within 60s; logs:\n%s", logs)
 	}
 	return srv
 }
 
-// logTail collects the server's JSON log lines and reports the listening
-// address once it is logged.
+// logTail collects the server's log lines.
 type logTail struct {
-	pw        *io.PipeWriter
-	mu        sync.Mutex
-	lines     []string
-	listening chan string
+	mu  sync.Mutex
+	buf strings.Builder
 }
 
-func newLogTail() *logTail {
-	pr, pw := io.Pipe()
-	l := &logTail{pw: pw, listening: make(chan string, 1)}
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			l.mu.Lock()
-			l.lines = append(l.lines, line)
-			l.mu.Unlock()
-			var rec struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"addr"`
-			}
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "http server listening" {
-				l.listening <- rec.Addr
-			}
-		}
-		io.Copy(io.Discard, pr) //nolint:errcheck
-	}()
-	return l
+func (l *logTail) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
 }
 
-func (l *logTail) Write(p []byte) (int, error) { return l.pw.Write(p) }
-func (l *logTail) Close()                      { l.pw.Close() }
 func (l *logTail) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
+	return l.buf.String()
 }
 
 // Contains reports whether any log line contains s.

@@ -15,34 +15,22 @@
 --     ...
 -- );
 --
--- updated_at is derived: River keeps no such column, so it is the latest of
--- the times River does record (created, attempted, finalized, last error).
+-- Statuses are read through the bespin_job_status view (migration 000012),
+-- which derives last_error and updated_at in one place.
 
 -- name: JobStatusGetMany :many
-SELECT
-    id,
-    kind,
-    state,
-    attempt,
-    attempted_at,
-    COALESCE(metadata -> 'output', 'null'::jsonb)::jsonb AS output,
-    COALESCE(errors[cardinality(errors)] ->> 'error', '')::text AS last_error,
-    GREATEST(created_at, attempted_at, finalized_at, (errors[cardinality(errors)] ->> 'at')::timestamptz)::timestamptz AS updated_at
-FROM river_job
+SELECT id, kind, state, attempt, attempted_at, output::jsonb AS output,
+       last_error::text AS last_error, updated_at::timestamptz AS updated_at
+FROM bespin_job_status
 WHERE id = ANY(@ids::bigint[])
 ORDER BY id;
 
 -- JobStatusList is newest first, keyset-paginated on id (River's ids only
 -- grow). It leaves out the recorded output, which may be 100 kB per job.
 -- name: JobStatusList :many
-SELECT
-    id,
-    kind,
-    state,
-    attempt,
-    COALESCE(errors[cardinality(errors)] ->> 'error', '')::text AS last_error,
-    GREATEST(created_at, attempted_at, finalized_at, (errors[cardinality(errors)] ->> 'at')::timestamptz)::timestamptz AS updated_at
-FROM river_job
+SELECT id, kind, state, attempt, attempted_at, last_error::text AS last_error,
+       updated_at::timestamptz AS updated_at
+FROM bespin_job_status
 WHERE id < @before_id::bigint
   AND (cardinality(@states::text[]) = 0 OR state::text = ANY(@states::text[]))
   AND (@kind::text = '' OR kind = @kind::text)

@@ -1,0 +1,1 @@
+DROP VIEW IF EXISTS bespin_job_status;
