@@ -126,7 +126,7 @@ func (a *api) receiveWebhook(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, "unreadable_body", "The request body could not be read.")
 	}
 
-	v, err := src.Verify(r.Header, body, time.Now())
+	v, err := src.Verify(webhook.Request{Header: r.Header, Body: body, URL: webhook.RequestURL(r, a.trusted)}, time.Now())
 	if err != nil {
 		outcome = outcomeUnauthorized
 		return errorf(http.StatusUnauthorized, "invalid_signature", "%s", webhookMessage(err))

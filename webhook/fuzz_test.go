@@ -112,7 +112,7 @@ func FuzzVerify(f *testing.F) {
 		h.Set(webhook.HeaderIdempotencyKey, id)
 		for _, name := range []string{"acme", "sendgrid", "test"} {
 			s, _ := reg.Source(name)
-			v, err := s.Verify(h, body, time.Unix(1614265330, 0))
+			v, err := s.Verify(webhook.Request{Header: h, Body: body}, time.Unix(1614265330, 0))
 			if err != nil {
 				continue
 			}

@@ -1,7 +1,9 @@
 // Package webhook is the pure half of webhook receipt: the source registry
 // built from configuration, the signature schemes (seed generic HMAC,
-// GitHub, Stripe, SendGrid's ECDSA and Standard Webhooks), payload parsing
-// (event type and delivery id), header redaction and idempotency keys.
+// GitHub, Stripe, SendGrid's ECDSA and Standard Webhooks, and the
+// configurable scheme with its presets: Shopify, Slack, GitLab, Linear,
+// Paddle, Twilio), payload parsing (event type and delivery id), header
+// redaction and idempotency keys.
 //
 // It does no I/O (no network, no database, no clock of its own: callers pass
 // now), so every parser can be table-tested and fuzzed. httpapi does the
