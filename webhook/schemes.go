@@ -60,9 +60,9 @@ func RequestURL(r *http.Request, trustedPeer func(netip.Addr) bool) string {
 			host = h
 		}
 	}
-	target := r.RequestURI
-	if target == "" {
-		target = r.URL.RequestURI()
+	target := r.RequestURI // as sent, escapes included
+	if !strings.HasPrefix(target, "/") {
+		target = r.URL.RequestURI() // absolute-form request line, or a request built in code
 	}
 	return scheme + "://" + host + target
 }
