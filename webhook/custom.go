@@ -413,9 +413,16 @@ func (s *SchemeSpec) normalize(set map[string]bool) error {
 		if s.unit != "" || s.tolerance != 0 {
 			return errors.New("timestamp-unit and tolerance need timestamp")
 		}
+	case "json":
+		if s.has("timestamp") {
+			return errors.New("a timestamp from the body cannot be part of signed (it is read only once the signature holds); drop {timestamp}")
+		}
 	case "item":
 		if s.items == "" {
 			return errors.New("timestamp=item:... needs items (the signature header must be a list such as ts=1;h1=ab)")
+		}
+		if key := s.timestamp.name + "="; strings.HasPrefix(key, s.prefix) || strings.HasPrefix(s.prefix, key) {
+			return fmt.Errorf("prefix %s and the timestamp item %s overlap: items could not be told apart", s.prefix, key)
 		}
 		fallthrough
 	case "header":

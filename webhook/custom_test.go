@@ -509,6 +509,8 @@ func TestSchemeConfigErrors(t *testing.T) {
 		{"header=X-Signature;items=comma", "items needs prefix"},
 		{"header=X-Signature;items=tab;prefix=v1=", `items "tab"`},
 		{"header=X-Signature;prefix=v1=;timestamp=item:t;signed={timestamp}{body}", "needs items"},
+		{"header=X-Signature;items=comma;prefix=t;timestamp=item:t;signed={timestamp}.{body}", "overlap"},
+		{"header=X-Signature;timestamp=json:ts;signed={timestamp}.{body}", "drop {timestamp}"},
 		{"header=X-Signature;event=json:a..b", "not a JSON field path"},
 		{"header=X-Signature;id=item:x", `not header:<name>, json:<name>`},
 		{"gitlab;prefix=x", "prefix does not apply"},
