@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -191,6 +192,9 @@ func parseSchemeSpec(v string, from map[Scheme]SchemeSpec) (SchemeSpec, error) {
 		}
 		key = strings.ToLower(strings.TrimSpace(key))
 		val = strings.TrimSpace(val)
+		if !slices.Contains(settingOrder, key) {
+			return SchemeSpec{}, fmt.Errorf("unknown setting %q (settings: %s)", key, strings.Join(settingOrder, ", "))
+		}
 		if seen[key] {
 			return SchemeSpec{}, fmt.Errorf("%s is set twice", key)
 		}
@@ -350,7 +354,7 @@ func parseTemplate(v string) ([]part, error) {
 		switch tok {
 		case "body", "timestamp", "url", "form":
 		default:
-			return nil, fmt.Errorf("unknown {%s} (known: {body}, {timestamp}, {url}, {form})", tok)
+			return nil, fmt.Errorf("unknown %q (known: {body}, {timestamp}, {url}, {form})", "{"+tok+"}")
 		}
 		parts = append(parts, part{token: tok})
 		v = v[i+end+1:]

@@ -498,7 +498,7 @@ func TestSchemeConfigErrors(t *testing.T) {
 		{"header=X-Signature;shopify", "only the first item may name a preset"},
 		{"header=X-Signature;signed={timestamp}", "{body} or {form}"},
 		{"header=X-Signature;signed={body", "{ without }"},
-		{"header=X-Signature;signed={headers}", "unknown {headers}"},
+		{"header=X-Signature;signed={headers}", `unknown "{headers}"`},
 		{"header=X-Signature;signed={timestamp}.{body}", "timestamp is not set"},
 		{"header=X-Signature;timestamp=header:X-Timestamp", "is not signed"},
 		{"header=X-Signature;timestamp=cookie:ts;signed={timestamp}{body}", `not header:<name>, item:<name>, json:<name>`},
