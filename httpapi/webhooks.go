@@ -95,7 +95,7 @@ func (a *api) receiveWebhook(w http.ResponseWriter, r *http.Request) (err error)
 	if err != nil {
 		return err
 	}
-	v, err := src.Verify(r.Header, body, time.Now())
+	v, err := src.Verify(webhook.Request{Header: r.Header, Body: body, URL: webhook.RequestURL(r, a.trusted)}, time.Now())
 	if err != nil {
 		return err
 	}

@@ -129,7 +129,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	m := metrics.New()
 	maxBody := opts.maxBody
 	if maxBody == 0 {
-		maxBody = 1 << 20
+		maxBody = webhook.DefaultMaxBodyBytes
 	}
 	srv := httptest.NewServer(httpapi.NewHandler(httpapi.Deps{
 		Logger: logger,

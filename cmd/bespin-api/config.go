@@ -102,8 +102,8 @@ func loadConfig(environ []string) (config, error) {
 		Burst:     p.intRange("RATE_LIMIT_WEBHOOKS_BURST", 600, 1, 100_000_000),
 	}
 
-	c.WebhookMaxBodyBytes = int64(p.intRange("WEBHOOK_MAX_BODY_BYTES", 1<<20, 1, 1<<30))
-	c.WebhookTolerance = p.duration("WEBHOOK_TOLERANCE", 5*time.Minute, time.Second)
+	c.WebhookMaxBodyBytes = int64(p.intRange("WEBHOOK_MAX_BODY_BYTES", webhook.DefaultMaxBodyBytes, 1, 1<<30))
+	c.WebhookTolerance = p.duration("WEBHOOK_TOLERANCE", webhook.DefaultTolerance, time.Second)
 	c.WebhookRetention = p.duration("WEBHOOK_RETENTION", 90*24*time.Hour, 0)
 
 	if p.err != nil {
