@@ -1,7 +1,7 @@
 import { defineConfig } from "@playwright/test";
 
 // Browser tests. They expect a running console + API (BESPIN_E2E_URL): the
-// Go harness in e2e/e2e_test.go starts both (make web-e2e). Browser
+// Go harness in e2e/e2e_test.go starts both (make web-browser). Browser
 // downloads do not work here: Debian's chromium is used.
 export default defineConfig({
   testDir: "e2e/specs",

@@ -10,7 +10,7 @@
 // bespin-api for /api/ (WebSockets included), /readyz, /healthz, /metrics
 // and /riverui/.
 //
-//	make web-e2e     (builds the console, installs chromium when missing)
+//	make web-browser (builds the console, installs chromium when missing)
 //	go test -tags e2e -count=1 ./web/e2e
 //
 // Screenshots and measurements go to $E2E_OUTPUT (default a temporary
@@ -46,7 +46,7 @@ import (
 
 func TestConsoleInBrowser(t *testing.T) {
 	if !web.Built() {
-		t.Fatal("the console is not built into this test binary: run `make web` (or `make web-e2e`) first")
+		t.Fatal("the console is not built into this test binary: run `make web` (or `make web-browser`) first")
 	}
 	chromium := os.Getenv("CHROMIUM")
 	if chromium == "" {

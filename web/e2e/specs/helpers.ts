@@ -4,7 +4,7 @@ import type { APIRequestContext, Page } from "@playwright/test";
 
 export const apiURL = (): string => {
   const u = process.env.BESPIN_API_URL;
-  if (!u) throw new Error("BESPIN_API_URL is not set: run the browser tests through `make web-e2e`");
+  if (!u) throw new Error("BESPIN_API_URL is not set: run the browser tests through `make web-browser`");
   return u;
 };
 
