@@ -1,5 +1,6 @@
 import { createRouter, createWebHistory, type Router, type RouterHistory } from "vue-router";
 import { auth } from "./stores/auth";
+import { setUnauthorizedHandler } from "./api/client";
 import OverviewPage from "./pages/OverviewPage.vue";
 
 // The overview is in the first bundle; every other page loads on demand.
@@ -29,4 +30,13 @@ export function makeRouter(history: RouterHistory = createWebHistory()): Router 
     return true;
   });
   return router;
+}
+
+/** Any 401: signed out; to sign-in, then back to where the user was. */
+export function redirectOnUnauthorized(router: Router): void {
+  setUnauthorizedHandler(() => {
+    auth.markSignedOut();
+    const here = router.currentRoute.value;
+    if (here.name !== "signin") void router.push({ name: "signin", query: { next: here.fullPath } });
+  });
 }
