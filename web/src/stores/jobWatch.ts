@@ -32,6 +32,7 @@ export function createJobWatch(id: string, options: JobWatchOptions = {}) {
   const actionMessage = ref("");
   const actionError = shallowRef<unknown>(null);
   const deleted = ref(false);
+  let stopped = false;
 
   function apply(m: JobStatus): void {
     if (m.job_id !== id) return;
@@ -79,7 +80,7 @@ export function createJobWatch(id: string, options: JobWatchOptions = {}) {
       const res: JobControlResult = await call(() => api.POST(path, { params: { path: { id } } }), { retryUnavailable: false });
       actionMessage.value = res.message;
       apply(res.job);
-      if (res.changed && !terminal(res.job)) socket.start(); // watch again after a retry
+      if (res.changed && !terminal(res.job) && !stopped) socket.start(); // watch again after a retry
     } catch (err) {
       actionError.value = err;
     } finally {
@@ -101,10 +102,14 @@ export function createJobWatch(id: string, options: JobWatchOptions = {}) {
     connection: computed(() => socket.state.value),
     text: computed(() => job.value?.result?.text ?? null),
     async start(): Promise<void> {
+      stopped = false;
       await load();
-      if (!notFound.value && !terminal(job.value)) socket.start();
+      if (!stopped && !notFound.value && !terminal(job.value)) socket.start();
     },
-    stop: () => socket.stop(),
+    stop(): void {
+      stopped = true;
+      socket.stop();
+    },
     apply,
     load,
     cancel: () => control("cancel"),
