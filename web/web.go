@@ -124,8 +124,14 @@ func compressible(ctype string) bool {
 
 func (h *handler) load(fsys fs.FS) {
 	_ = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil {
 			return err
+		}
+		if d.IsDir() {
+			if p != "." && strings.HasPrefix(d.Name(), ".") {
+				return fs.SkipDir // .vite/manifest.json and the like: build metadata
+			}
+			return nil
 		}
 		b, err := fs.ReadFile(fsys, p)
 		if err != nil {

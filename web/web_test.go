@@ -19,6 +19,7 @@ var builtFS = fstest.MapFS{
 	"console/index.html":             {Data: []byte(indexHTML)},
 	"console/assets/index-abc123.js": {Data: []byte(strings.Repeat("console.log('bespin');\n", 100))},
 	"console/favicon.svg":            {Data: []byte(`<svg xmlns="http://www.w3.org/2000/svg"></svg>`)},
+	"console/.vite/manifest.json":    {Data: []byte(`{}`)},
 }
 
 var unbuiltFS = fstest.MapFS{
@@ -84,7 +85,7 @@ func TestHashedAssetsAreCachedForAYear(t *testing.T) {
 func TestMissingFilesAreNotAnsweredWithThePage(t *testing.T) {
 	t.Parallel()
 	h := NewHandler(builtFS)
-	for _, p := range []string{"/assets/index-old999.js", "/assets/nothing", "/robots.txt", "/jobs/app.js"} {
+	for _, p := range []string{"/assets/index-old999.js", "/assets/nothing", "/robots.txt", "/jobs/app.js", "/.vite/manifest.json"} {
 		w := get(t, h, p)
 		if w.Code != http.StatusNotFound {
 			t.Errorf("GET %s: status %d, want 404", p, w.Code)
