@@ -13,8 +13,8 @@
 //	make web-browser (builds the console, installs chromium when missing)
 //	go test -tags e2e -count=1 ./web/e2e
 //
-// Screenshots and measurements go to $E2E_OUTPUT (default a temporary
-// folder, printed).
+// Screenshots and measurements go to $E2E_OUTPUT (default
+// web/test-results/e2e, git-ignored; the run prints it).
 package e2e
 
 import (
@@ -70,7 +70,10 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	out := os.Getenv("E2E_OUTPUT")
 	if out == "" {
-		out = filepath.Join(os.TempDir(), "bespin-e2e-"+time.Now().Format("20060102-150405"))
+		out = filepath.Join(webDir, "test-results", "e2e") // git-ignored
+	}
+	if out, err = filepath.Abs(out); err != nil {
+		t.Fatal(err)
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
