@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { expect, test } from "@playwright/test";
 import { createJob, postWebhook, screenshot } from "./helpers";
 
@@ -66,6 +67,12 @@ test("webhooks: a signed delivery appears without reload; its receipt page", asy
   await expect(cell).toBeVisible();
   await page.getByText("How to send one").click();
   await screenshot(page, "webhooks");
+  // The panel's curl command works as printed, and its receipt shows up live.
+  await page.getByLabel("Body").fill('{"event":"from.curl","note":"it\'s signed"}');
+  const curl = (await page.getByTestId("curl").textContent()) ?? "";
+  const answer = JSON.parse(execFileSync("bash", ["-c", curl], { encoding: "utf8" })) as { verified: boolean; event: string };
+  expect(answer).toMatchObject({ verified: true, event: "from.curl" });
+  await expect(page.getByTestId("receipts-table").getByText("from.curl")).toBeVisible();
 
   await page.goto(`/webhooks/${receipt.id}`);
   await expect(page.getByTestId("payload")).toContainText('"order": 42');
