@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
@@ -49,6 +50,10 @@ type Deps struct {
 	RateLimitJobs     ratelimit.Limit
 	RateLimitWebhooks ratelimit.Limit
 
+	// Console serves the web console (package web) for GET requests to any
+	// path outside the API; nil leaves them 404.
+	Console http.Handler
+
 	// Webhooks is the webhook source registry.
 	Webhooks *webhook.Registry
 	// WebhookMaxBodyBytes caps a webhook body.
@@ -67,13 +72,19 @@ func NewHandler(d Deps) http.Handler {
 	return a.requestID(a.recoverPanics(a.observe(a.jsonMiss(mux))))
 }
 
-// jsonMiss answers requests no route matches (404, or 405 with Allow) in the
-// JSON error shape instead of the mux's plain text.
+// jsonMiss answers requests no route matches: the console's pages for GET
+// outside the API, else 404, or 405 with Allow, in the JSON error shape
+// instead of the mux's plain text.
 func (a *api) jsonMiss(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := mux.Handler(r)
 		if pattern != "" {
 			mux.ServeHTTP(w, r)
+			return
+		}
+		if a.Console != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !apiPath(r.URL.Path) {
+			r.Pattern = consolePattern // the route label of logs and metrics
+			a.Console.ServeHTTP(w, r)
 			return
 		}
 		probe := &missProbe{header: http.Header{}}
@@ -86,6 +97,20 @@ func (a *api) jsonMiss(mux *http.ServeMux) http.Handler {
 		}
 		a.writeError(w, r, errorf(http.StatusNotFound, "not_found", "No endpoint %s %s; see GET /api/ for the list.", r.Method, r.URL.Path))
 	})
+}
+
+// consolePattern labels the console's requests in logs and metrics.
+const consolePattern = "GET /{console...}"
+
+// apiPath reports whether path belongs to the API or River UI, whose
+// unknown paths are JSON 404s, never console pages.
+func apiPath(path string) bool {
+	for _, p := range []string{"/api", "/riverui", "/healthz", "/readyz", "/metrics"} {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // missProbe records what the mux's own 404/405 handler would have sent.

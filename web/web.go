@@ -1,9 +1,8 @@
 // Package web serves the operator console: the Vue application in this
 // folder (src/), built by Vite into dist/console and embedded in the
-// binary. The HTTP API and River UI are not served here; mount Handler
-// for "GET /" beside them, and the more specific API routes win:
-//
-//	mux.Handle("GET /", web.Handler())
+// binary. The HTTP API hands it the GET requests its routes do not match
+// outside /api/, /riverui/ and the health and metrics paths
+// (httpapi.Deps.Console), so this package knows nothing of the API.
 //
 // A binary built without Node.js embeds only dist/placeholder.html (it is
 // committed; dist/console is build output and ignored by git), and every
@@ -22,7 +21,6 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
-	"encoding/json"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -142,30 +140,8 @@ func (h *handler) load(fsys fs.FS) {
 	})
 }
 
-// Paths that belong to the API and River UI: when one reaches this handler,
-// no route of theirs matched, so the answer is their 404, never the console.
-var apiPrefixes = []string{"/api/", "/riverui/"}
-var apiPaths = []string{"/api", "/riverui", "/healthz", "/readyz", "/metrics"}
-
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
 	p := path.Clean("/" + r.URL.Path)
-	for _, prefix := range apiPrefixes {
-		if strings.HasPrefix(p+"/", prefix) {
-			notFoundJSON(w, r)
-			return
-		}
-	}
-	for _, ap := range apiPaths {
-		if p == ap {
-			notFoundJSON(w, r)
-			return
-		}
-	}
 
 	name := strings.TrimPrefix(p, "/")
 	if f := h.files[name]; f != nil && name != "index.html" {
@@ -228,16 +204,4 @@ func acceptsGzip(r *http.Request) bool {
 		return true
 	}
 	return false
-}
-
-// notFoundJSON answers in the API's error shape.
-func notFoundJSON(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusNotFound)
-	body := map[string]map[string]string{"error": {
-		"code":    "not_found",
-		"message": "No endpoint " + r.Method + " " + r.URL.Path + "; see GET /api/ for the list.",
-	}}
-	_ = json.NewEncoder(w).Encode(body)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/bespin/bespin/realtime"
 	"github.com/bespin/bespin/sql/migrations"
 	"github.com/bespin/bespin/store"
+	"github.com/bespin/bespin/web"
 	"github.com/bespin/bespin/webhook"
 )
 
@@ -153,6 +154,7 @@ func (a *app) buildHTTP() {
 		Limiter:  ratelimit.New(a.redis, a.cfg.RedisKeyPrefix+"rl:"),
 		Version:  version(),
 		Realtime: a.ws,
+		Console:  web.Handler(),
 
 		APITokens: a.cfg.APITokens, TrustedProxies: a.cfg.TrustedProxies,
 		RateLimitJobs: a.cfg.RateLimitJobs, RateLimitWebhooks: a.cfg.RateLimitWebhooks,

@@ -177,6 +177,32 @@ func TestServeEndToEnd(t *testing.T) {
 	require.True(t, srv.logs.Contains(`"msg":"stopped"`))
 }
 
+// The console answers GET requests outside the API; the API's own unknown
+// paths and every other method stay JSON errors.
+func TestConsoleBesideTheAPI(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	for _, p := range []string{"/", "/jobs/42", "/webhooks"} {
+		resp, err := http.Get(srv.URL + p)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, p)
+		require.Contains(t, resp.Header.Get("Content-Type"), "text/html", p)
+		require.Contains(t, string(body), "Bespin", p)
+	}
+	for _, p := range []string{"/api/nothing", "/healthz/x", "/metrics/x", "/riverui/x"} {
+		var e errorResponse
+		resp := getJSON(t, srv.URL+p, &e)
+		require.Equal(t, http.StatusNotFound, resp.StatusCode, p)
+		require.Equal(t, "not_found", e.Error.Code, p)
+	}
+	resp, err := http.Post(srv.URL+"/jobs", "application/json", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "the console only reads")
+}
+
 // Readiness follows Postgres without a restart: down → 503, back → 200.
 func TestReadyzFollowsPostgres(t *testing.T) {
 	t.Parallel()
