@@ -137,6 +137,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		River:  rc,
 		Ingester: ingest.New(ingest.Config{
 			Pool: pool, River: rc, Redis: rdb, KeyPrefix: prefix, Logger: logger, Announcer: announcer,
+			ContentWindow: 24 * time.Hour,
 		}),
 		Redis:               rdb,
 		Limiter:             ratelimit.New(rdb, prefix+"rl:"),
@@ -476,6 +477,31 @@ func TestWebhookDuplicateConcurrent(t *testing.T) {
 	require.Len(t, ids, 1, "every copy answers with the one receipt")
 	require.Equal(t, 1, b.receipts(t))
 	require.Equal(t, 1, b.webhookJobs(t))
+}
+
+// Without a delivery id (the seed's generic scheme needs none), the same
+// body posted again to the same source within WEBHOOK_DEDUPE_WINDOW is a
+// duplicate, concurrent copies included; it used to be stored twice.
+func TestWebhookDuplicateByContent(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	d := testDelivery("ping", "")
+	first := b.post(t, d)
+	require.Equal(t, http.StatusCreated, first.status, string(first.body))
+	second := b.post(t, d)
+	require.Equal(t, http.StatusOK, second.status, string(second.body))
+	require.True(t, second.created(t).Duplicate)
+	require.Equal(t, first.created(t).ID, second.created(t).ID)
+
+	other := testDelivery("pong", "")
+	require.Equal(t, http.StatusCreated, b.post(t, other).status, "another body is another delivery")
+
+	statuses, ids := postConcurrently(t, b, testDelivery("storm", ""), 50)
+	require.Equal(t, 1, statuses[http.StatusCreated], "%v", statuses)
+	require.Equal(t, 49, statuses[http.StatusOK], "%v", statuses)
+	require.Len(t, ids, 1)
+	require.Equal(t, 3, b.receipts(t))
+	require.Equal(t, 3, b.webhookJobs(t))
 }
 
 func postConcurrently(t *testing.T, b *testBundle, d delivery, n int) (map[int]int, map[string]bool) {

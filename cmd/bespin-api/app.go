@@ -147,8 +147,9 @@ func (a *app) buildHTTP() {
 		Logger: a.logger, Store: a.store, River: a.river, Redis: a.redis, Metrics: a.metrics,
 		Ingester: ingest.New(ingest.Config{
 			Pool: a.pool, River: a.river, Redis: a.redis, KeyPrefix: a.cfg.RedisKeyPrefix, Logger: a.logger,
-			Announcer:    a.announcer,
-			ObserveBatch: func(n int) { a.metrics.WebhookBatchSize.Observe(float64(n)) },
+			ContentWindow: a.cfg.WebhookDedupeWindow,
+			Announcer:     a.announcer,
+			ObserveBatch:  func(n int) { a.metrics.WebhookBatchSize.Observe(float64(n)) },
 		}),
 		Limiter:  ratelimit.New(a.redis, a.cfg.RedisKeyPrefix+"rl:"),
 		Version:  version(),

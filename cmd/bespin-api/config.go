@@ -50,6 +50,7 @@ type config struct {
 	WebhookMaxBodyBytes int64
 	WebhookTolerance    time.Duration
 	WebhookRetention    time.Duration
+	WebhookDedupeWindow time.Duration // deliveries without an id: copies of a body within it are duplicates
 
 	// Webhooks is the webhook source registry (secrets validated here).
 	Webhooks *webhook.Registry
@@ -105,6 +106,7 @@ func loadConfig(environ []string) (config, error) {
 	c.WebhookMaxBodyBytes = int64(p.intRange("WEBHOOK_MAX_BODY_BYTES", 1<<20, 1, 1<<30))
 	c.WebhookTolerance = p.duration("WEBHOOK_TOLERANCE", 5*time.Minute, time.Second)
 	c.WebhookRetention = p.duration("WEBHOOK_RETENTION", 90*24*time.Hour, 0)
+	c.WebhookDedupeWindow = p.duration("WEBHOOK_DEDUPE_WINDOW", 24*time.Hour, 0)
 
 	if p.err != nil {
 		return config{}, p.err
