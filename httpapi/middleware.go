@@ -238,13 +238,22 @@ func (a *api) rateLimitBy(scope string, limit ratelimit.Limit, key func(*http.Re
 			if onLimited != nil {
 				onLimited(r)
 			}
-			h.Set("Retry-After", retryAfterSeconds(ceilSeconds(res.RetryAfter)))
+			wait := max(ceilSeconds(res.RetryAfter), 1)
+			h.Set("Retry-After", retryAfterSeconds(wait))
 			a.writeError(w, r, errorf(http.StatusTooManyRequests, "rate_limited",
-				"Too many requests from this address; retry after %d seconds.", max(ceilSeconds(res.RetryAfter), 1)))
+				"Too many requests from this address; retry after %s.", plural(wait, "second")))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// plural is "1 second", "2 seconds".
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.Itoa(n) + " " + unit + "s"
 }
 
 func ceilSeconds(d time.Duration) int {

@@ -86,10 +86,15 @@ func (a *api) receiveWebhook(w http.ResponseWriter, r *http.Request) (err error)
 	if !found {
 		return errorf(http.StatusNotFound, "unknown_source", "No webhook source of that name is enabled.")
 	}
-	enc, supported := webhook.EncodingOf(r.Header.Get("Content-Type"))
+	ct := r.Header.Get("Content-Type")
+	enc, supported := webhook.EncodingOf(ct)
 	if !supported {
+		got := "The request has no Content-Type header"
+		if strings.TrimSpace(ct) != "" {
+			got = fmt.Sprintf("Content-Type %q is not accepted", ct)
+		}
 		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
-			"Send the delivery as application/json (or application/x-www-form-urlencoded with a payload field).")
+			"%s: send the delivery as application/json (or as GitHub does, application/x-www-form-urlencoded with the JSON in a payload field).", got)
 	}
 	body, err := a.readWebhookBody(w, r)
 	if err != nil {

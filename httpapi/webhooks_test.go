@@ -896,3 +896,94 @@ func TestWebhookReadAPI(t *testing.T) {
 	resp = b.get(t, "/api/webhooks/"+ids[0]+"?include=payload", testToken)
 	require.Equal(t, http.StatusBadRequest, resp.status, "the single GET always has the payload; only body is optional")
 }
+
+// Content-Type mistakes are named first: a missing or unknown type (415),
+// a JSON body labelled form-encoded (curl -d's default; 415), a form
+// without payload (400). A signature is still checked first on the bytes.
+func TestWebhookContentTypeMessages(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	good := testDelivery("ping", "")
+	send := func(contentType *string, body string) (int, errorResponse) {
+		req, err := http.NewRequest(http.MethodPost, b.url+"/api/webhooks/test", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("X-Webhook-Signature", hexMAC(webhook.DefaultTestSecret, body))
+		if contentType != nil {
+			req.Header.Set("Content-Type", *contentType)
+		}
+		resp := do(t, req)
+		var e errorResponse
+		require.NoError(t, json.Unmarshal(resp.body, &e), string(resp.body))
+		return resp.status, e
+	}
+	ptr := func(s string) *string { return &s }
+
+	status, e := send(nil, good.body)
+	require.Equal(t, http.StatusUnsupportedMediaType, status)
+	require.Contains(t, e.Error.Message, "no Content-Type header")
+	status, e = send(ptr("text/plain"), good.body)
+	require.Equal(t, http.StatusUnsupportedMediaType, status)
+	require.Contains(t, e.Error.Message, `"text/plain" is not accepted`)
+
+	status, e = send(ptr("application/x-www-form-urlencoded"), good.body)
+	require.Equal(t, http.StatusUnsupportedMediaType, status)
+	require.Equal(t, "unsupported_media_type", e.Error.Code)
+	require.Contains(t, e.Error.Message, "The body is JSON but its Content-Type is application/x-www-form-urlencoded")
+	require.Contains(t, e.Error.Message, "Content-Type: application/json")
+
+	status, e = send(ptr("application/x-www-form-urlencoded"), "event=ping")
+	require.Equal(t, http.StatusBadRequest, status)
+	require.Contains(t, e.Error.Message, "payload field")
+	require.Contains(t, e.Error.Message, "Content-Type: application/json")
+	require.Zero(t, b.receipts(t))
+	require.Equal(t, 3.0, b.outcome("test", "unsupported_media_type"))
+}
+
+// A 429's message says how long to wait, in words: "1 second", not "1
+// seconds".
+func TestRateLimitMessage(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{limit: ratelimit.Limit{PerMinute: 60, Burst: 1}})
+	// At 60 a minute with no burst, any refusal waits at most one second.
+	for range 20 {
+		resp := b.post(t, delivery{source: "nope", body: "{}"})
+		if resp.status != http.StatusTooManyRequests {
+			continue
+		}
+		var e errorResponse
+		require.NoError(t, json.Unmarshal(resp.body, &e))
+		require.Equal(t, "Too many requests from this address; retry after 1 second.", e.Error.Message)
+		require.Equal(t, "1", resp.header.Get("Retry-After"))
+		return
+	}
+	t.Fatal("no request was limited")
+}
+
+// The mux's own answers are JSON too: its redirects become a JSON 308
+// with Location (GET /api → /api/; a path to clean), never HTML.
+func TestMuxAnswersAreJSON(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for path, location := range map[string]string{"/api": "/api/", "/api//test": "/api/test"} {
+		resp, err := noRedirect.Get(b.url + path)
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusPermanentRedirect, resp.StatusCode, path)
+		require.Equal(t, location, resp.Header.Get("Location"), path)
+		require.Contains(t, resp.Header.Get("Content-Type"), "application/json", path)
+		var e errorResponse
+		require.NoError(t, json.Unmarshal(body, &e), "%s: %s", path, body)
+		require.Contains(t, e.Error.Message, location)
+	}
+	// Followed, GET /api ends at the index.
+	resp := b.get(t, "/api", "")
+	require.Equal(t, http.StatusOK, resp.status)
+	require.Contains(t, string(resp.body), `"name":"bespin"`)
+
+	resp = b.get(t, "/", "")
+	require.Equal(t, http.StatusNotFound, resp.status)
+	require.Equal(t, "not_found", resp.errorCode(t))
+}
