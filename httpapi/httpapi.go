@@ -54,6 +54,9 @@ type Deps struct {
 	Webhooks *webhook.Registry
 	// WebhookMaxBodyBytes caps a webhook body.
 	WebhookMaxBodyBytes int64
+	// WebhookMaxHeaderBytes caps a delivery's headers, which its receipt
+	// keeps (redacted); 0 leaves them to the server's own limit.
+	WebhookMaxHeaderBytes int
 }
 
 type api struct {

@@ -65,6 +65,7 @@ type setupOpts struct {
 	redisAddr string // default: the test Redis
 	limit     ratelimit.Limit
 	maxBody   int64
+	maxHeader int
 	// handlers, when set, starts River workers that run them.
 	handlers *jobs.WebhookHandlers
 }
@@ -139,13 +140,14 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 			Pool: pool, River: rc, Redis: rdb, KeyPrefix: prefix, Logger: logger, Announcer: announcer,
 			ContentWindow: 24 * time.Hour,
 		}),
-		Redis:               rdb,
-		Limiter:             ratelimit.New(rdb, prefix+"rl:"),
-		Metrics:             m,
-		APITokens:           []string{testToken},
-		RateLimitWebhooks:   opts.limit,
-		Webhooks:            reg,
-		WebhookMaxBodyBytes: maxBody,
+		Redis:                 rdb,
+		Limiter:               ratelimit.New(rdb, prefix+"rl:"),
+		Metrics:               m,
+		APITokens:             []string{testToken},
+		RateLimitWebhooks:     opts.limit,
+		Webhooks:              reg,
+		WebhookMaxBodyBytes:   maxBody,
+		WebhookMaxHeaderBytes: opts.maxHeader,
 	}))
 	t.Cleanup(srv.Close)
 	return &testBundle{url: srv.URL, pool: pool, rdb: rdb, prefix: prefix, metrics: m, sg: sg}
@@ -986,4 +988,27 @@ func TestMuxAnswersAreJSON(t *testing.T) {
 	resp = b.get(t, "/", "")
 	require.Equal(t, http.StatusNotFound, resp.status)
 	require.Equal(t, "not_found", resp.errorCode(t))
+}
+
+// A delivery's headers are capped (WEBHOOK_MAX_HEADER_BYTES): over it, 431
+// and nothing stored, however good the signature; under it, the receipt
+// keeps them, so what a receipt stores is bounded too. It used to keep a
+// 1 MiB header.
+func TestWebhookHeadersCapped(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{maxHeader: 2048})
+	big := testDelivery("ping", "big-headers")
+	big.header.Set("X-Pad", strings.Repeat("p", 4096))
+	resp := b.post(t, big)
+	require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.status, string(resp.body))
+	require.Equal(t, "headers_too_large", resp.errorCode(t))
+	require.Contains(t, string(resp.body), "WEBHOOK_MAX_HEADER_BYTES")
+	require.Zero(t, b.receipts(t))
+	require.Equal(t, 1.0, b.outcome("test", "too_large"))
+
+	fits := testDelivery("ping", "fitting-headers")
+	fits.header.Set("X-Pad", strings.Repeat("p", 1024))
+	resp = b.post(t, fits)
+	require.Equal(t, http.StatusCreated, resp.status, string(resp.body))
+	require.LessOrEqual(t, b.count(t, "SELECT octet_length(headers::text) FROM webhook_receipts"), 2*2048)
 }

@@ -142,6 +142,7 @@ func (a *app) buildHTTP() {
 	a.ws = realtime.NewServer(realtime.ServerConfig{
 		Hub: hub, Jobs: jobFeed, Logger: a.logger, Metrics: a.metrics,
 		AllowedOrigins: a.cfg.AllowedOrigins, Development: !a.cfg.production(),
+		MaxConnsPerClient: a.cfg.WSMaxConnectionsPerIP,
 	})
 	handler := httpapi.NewHandler(httpapi.Deps{
 		Logger: a.logger, Store: a.store, River: a.river, Redis: a.redis, Metrics: a.metrics,
@@ -158,11 +159,14 @@ func (a *app) buildHTTP() {
 		APITokens: a.cfg.APITokens, TrustedProxies: a.cfg.TrustedProxies,
 		RateLimitJobs: a.cfg.RateLimitJobs, RateLimitWebhooks: a.cfg.RateLimitWebhooks,
 		Webhooks: a.cfg.Webhooks, WebhookMaxBodyBytes: a.cfg.WebhookMaxBodyBytes,
+		WebhookMaxHeaderBytes: a.cfg.WebhookMaxHeaderBytes,
 	})
+	// docs/operations.md ("Limits") lists these bounds.
 	a.http = &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second, // large webhook bodies on slow links
+		MaxHeaderBytes:    a.cfg.HTTPMaxHeaderBytes,
+		ReadHeaderTimeout: a.cfg.HTTPReadHeaderTimeout, // slow clients (slowloris) are dropped
+		ReadTimeout:       60 * time.Second,            // large webhook bodies on slow links
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
