@@ -16,6 +16,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/bespin/bespin/ingest"
+	"github.com/bespin/bespin/internal/redisbreaker"
 	"github.com/bespin/bespin/metrics"
 	"github.com/bespin/bespin/ratelimit"
 	"github.com/bespin/bespin/realtime"
@@ -34,10 +35,13 @@ type Deps struct {
 	Ingester *ingest.Ingester
 	// Redis is only pinged, for readiness; the limiter and the ingester
 	// hold their own use of it.
-	Redis   redis.UniversalClient
-	Limiter *ratelimit.Limiter
-	Metrics *metrics.Metrics
-	Version string
+	Redis redis.UniversalClient
+	// RedisBreaker, if set, guards Redis; readiness reports since when
+	// Redis has been unavailable.
+	RedisBreaker *redisbreaker.Breaker
+	Limiter      *ratelimit.Limiter
+	Metrics      *metrics.Metrics
+	Version      string
 	// Realtime serves WebSockets (/api/ws, /api/ws/jobs).
 	Realtime *realtime.Server
 

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bespin/bespin/internal/redisbreaker"
 	"github.com/bespin/bespin/ratelimit"
 )
 
@@ -224,7 +225,12 @@ func (a *api) rateLimitBy(scope string, limit ratelimit.Limit, key func(*http.Re
 		cancel()
 		if err != nil {
 			a.Metrics.RateLimitFailOpen.WithLabelValues(scope).Inc()
-			a.Logger.WarnContext(r.Context(), "rate limiter unavailable; letting the request through",
+			// An outage is logged once by the Redis breaker, not per request.
+			level := slog.LevelWarn
+			if redisbreaker.IsOutage(err) {
+				level = slog.LevelDebug
+			}
+			a.Logger.Log(r.Context(), level, "rate limiter unavailable; letting the request through",
 				slog.String("scope", scope), slog.String("error", err.Error()))
 			next.ServeHTTP(w, r)
 			return

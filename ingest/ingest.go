@@ -64,6 +64,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/bespin/bespin/internal/groupcommit"
+	"github.com/bespin/bespin/internal/redisbreaker"
 	"github.com/bespin/bespin/jobs"
 	"github.com/bespin/bespin/store"
 	"github.com/bespin/bespin/webhook"
@@ -489,5 +490,10 @@ func (s *Ingester) remember(ctx context.Context, reqs []*request) {
 }
 
 func (s *Ingester) redisUnavailable(err error) {
-	s.cfg.Logger.Warn("redis unavailable for webhook idempotency; relying on Postgres", slog.String("error", err.Error()))
+	// An outage is logged once by the Redis breaker, not per batch.
+	level := slog.LevelWarn
+	if redisbreaker.IsOutage(err) {
+		level = slog.LevelDebug
+	}
+	s.cfg.Logger.Log(context.Background(), level, "redis unavailable for webhook idempotency; relying on Postgres", slog.String("error", err.Error()))
 }
