@@ -163,3 +163,57 @@ func postWebhookUnderFault(client *http.Client, baseURL string, n int64, withID 
 	_ = json.NewDecoder(resp.Body).Decode(&c)
 	return answer{what: "webhook", status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), id: c.ID}
 }
+
+// Copies of one delivery posted by 50 clients to two instances at once,
+// with Redis and with Redis unreachable, make one row and one job: with a
+// delivery id, and without one (de-duplicated by content).
+func TestDuplicateStormAcrossInstances(t *testing.T) {
+	t.Parallel()
+	for _, redisAddr := range []string{"", "127.0.0.1:1"} {
+		name := "redis"
+		if redisAddr != "" {
+			name = "redis down"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dbURL := dbtest.URL(t)
+			env := []string{"DATABASE_URL=" + dbURL, "RUN_WORKERS=false", "RATE_LIMIT_WEBHOOKS_PER_MINUTE=0"}
+			if redisAddr != "" {
+				env = append(env, "REDIS_ADDR="+redisAddr)
+			}
+			servers := []*testServer{startServer(t, env...), startServer(t, env...)}
+			client := &http.Client{Timeout: 60 * time.Second}
+			var (
+				wg      sync.WaitGroup
+				mu      sync.Mutex
+				created = map[bool]int{}
+				ids     = map[bool]map[string]bool{true: {}, false: {}}
+			)
+			for c := range 50 {
+				wg.Go(func() {
+					for i := range 4 {
+						withID := i%2 == 0
+						a := postWebhookUnderFault(client, servers[(c+i)%2].URL, 1, withID)
+						require.NoError(t, a.err)
+						require.Contains(t, []int{http.StatusCreated, http.StatusOK}, a.status)
+						mu.Lock()
+						if a.status == http.StatusCreated {
+							created[withID]++
+						}
+						ids[withID][a.id] = true
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			require.Equal(t, map[bool]int{true: 1, false: 1}, created, "one 201 each, 99 duplicates each")
+			require.Len(t, ids[true], 1)
+			require.Len(t, ids[false], 1)
+			pool, err := pgxpool.New(context.Background(), dbURL)
+			require.NoError(t, err)
+			t.Cleanup(pool.Close)
+			require.Equal(t, 2, countRows(t, pool, "SELECT count(*) FROM webhook_receipts"))
+			require.Equal(t, 2, countRows(t, pool, "SELECT count(*) FROM river_job WHERE kind = 'process-webhook'"))
+		})
+	}
+}
