@@ -225,12 +225,7 @@ func (a *api) rateLimitBy(scope string, limit ratelimit.Limit, key func(*http.Re
 		cancel()
 		if err != nil {
 			a.Metrics.RateLimitFailOpen.WithLabelValues(scope).Inc()
-			// An outage is logged once by the Redis breaker, not per request.
-			level := slog.LevelWarn
-			if redisbreaker.IsOutage(err) {
-				level = slog.LevelDebug
-			}
-			a.Logger.Log(r.Context(), level, "rate limiter unavailable; letting the request through",
+			a.Logger.Log(r.Context(), redisbreaker.LogLevel(err), "rate limiter unavailable; letting the request through",
 				slog.String("scope", scope), slog.String("error", err.Error()))
 			next.ServeHTTP(w, r)
 			return

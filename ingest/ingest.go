@@ -490,10 +490,6 @@ func (s *Ingester) remember(ctx context.Context, reqs []*request) {
 }
 
 func (s *Ingester) redisUnavailable(err error) {
-	// An outage is logged once by the Redis breaker, not per batch.
-	level := slog.LevelWarn
-	if redisbreaker.IsOutage(err) {
-		level = slog.LevelDebug
-	}
-	s.cfg.Logger.Log(context.Background(), level, "redis unavailable for webhook idempotency; relying on Postgres", slog.String("error", err.Error()))
+	s.cfg.Logger.Log(context.Background(), redisbreaker.LogLevel(err), "redis unavailable for webhook idempotency; relying on Postgres",
+		slog.String("error", err.Error()))
 }

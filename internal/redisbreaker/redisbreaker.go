@@ -104,6 +104,15 @@ func IsOutage(err error) bool {
 	return err != nil && !errors.As(err, &reply)
 }
 
+// LogLevel is the level a caller of Redis should log err at: debug for an
+// outage (the Breaker logs each outage once), warn for anything else.
+func LogLevel(err error) slog.Level {
+	if IsOutage(err) {
+		return slog.LevelDebug
+	}
+	return slog.LevelWarn
+}
+
 type probeKey struct{}
 
 // DialHook is go-redis' hook; dials pass through.
