@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -16,6 +17,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/bespin/bespin/ingest"
+	"github.com/bespin/bespin/internal/redisbreaker"
 	"github.com/bespin/bespin/metrics"
 	"github.com/bespin/bespin/ratelimit"
 	"github.com/bespin/bespin/realtime"
@@ -34,10 +36,13 @@ type Deps struct {
 	Ingester *ingest.Ingester
 	// Redis is only pinged, for readiness; the limiter and the ingester
 	// hold their own use of it.
-	Redis   redis.UniversalClient
-	Limiter *ratelimit.Limiter
-	Metrics *metrics.Metrics
-	Version string
+	Redis redis.UniversalClient
+	// RedisBreaker, if set, guards Redis; readiness reports since when
+	// Redis has been unavailable.
+	RedisBreaker *redisbreaker.Breaker
+	Limiter      *ratelimit.Limiter
+	Metrics      *metrics.Metrics
+	Version      string
 	// Realtime serves WebSockets (/api/ws, /api/ws/jobs).
 	Realtime *realtime.Server
 
@@ -58,6 +63,9 @@ type Deps struct {
 	Webhooks *webhook.Registry
 	// WebhookMaxBodyBytes caps a webhook body.
 	WebhookMaxBodyBytes int64
+	// WebhookMaxHeaderBytes caps a delivery's headers, which its receipt
+	// keeps (redacted); 0 leaves them to the server's own limit.
+	WebhookMaxHeaderBytes int
 }
 
 type api struct {
@@ -74,11 +82,15 @@ func NewHandler(d Deps) http.Handler {
 
 // jsonMiss answers requests no route matches: the console's pages for GET
 // outside the API, else 404, or 405 with Allow, in the JSON error shape
-// instead of the mux's plain text.
+// instead of the mux's plain text. It turns the mux's redirects (a path to
+// clean, /api to /api/) into a JSON 308 with Location instead of its HTML:
+// 308 keeps the method and body, where the mux's 301 lets clients turn a
+// POST into a GET.
 func (a *api) jsonMiss(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := mux.Handler(r)
-		if pattern != "" {
+		redirect := reflect.TypeOf(h) == muxRedirect
+		if pattern != "" && !redirect {
 			mux.ServeHTTP(w, r)
 			return
 		}
@@ -89,13 +101,18 @@ func (a *api) jsonMiss(mux *http.ServeMux) http.Handler {
 		}
 		probe := &missProbe{header: http.Header{}}
 		h.ServeHTTP(probe, r)
-		if probe.status == http.StatusMethodNotAllowed {
+		switch {
+		case redirect:
+			location := probe.header.Get("Location")
+			w.Header().Set("Location", location)
+			a.writeError(w, r, errorf(http.StatusPermanentRedirect, "moved_permanently", "This resource is at %s.", location))
+		case probe.status == http.StatusMethodNotAllowed:
 			e := errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s.", r.Method, r.URL.Path)
 			e.Header = http.Header{"Allow": probe.header.Values("Allow")}
 			a.writeError(w, r, e)
-			return
+		default:
+			a.writeError(w, r, errorf(http.StatusNotFound, "not_found", "No endpoint %s %s; see GET /api/ for the list.", r.Method, r.URL.Path))
 		}
-		a.writeError(w, r, errorf(http.StatusNotFound, "not_found", "No endpoint %s %s; see GET /api/ for the list.", r.Method, r.URL.Path))
 	})
 }
 
@@ -112,6 +129,10 @@ func apiPath(path string) bool {
 	}
 	return false
 }
+
+// muxRedirect is the type of the handler ServeMux.Handler returns for a
+// redirect (and only then: no route of ours is one).
+var muxRedirect = reflect.TypeOf(http.RedirectHandler("/", http.StatusMovedPermanently))
 
 // missProbe records what the mux's own 404/405 handler would have sent.
 type missProbe struct {
@@ -133,6 +154,7 @@ func (a *api) routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/test", a.handle(a.test))
 
 	mux.Handle("POST /api/jobs/random-text", a.rateLimit("jobs", a.RateLimitJobs, a.handle(a.createRandomTextJob)))
+	mux.Handle("POST /api/jobs/{kind}", a.handle(a.unknownJobKind))
 	mux.Handle("GET /api/jobs/test", a.handle(a.jobsTest))
 	mux.Handle("GET /api/jobs/{id}", a.handle(a.getJob))
 	mux.Handle("GET /api/jobs", a.requireToken(a.handle(a.listJobs)))

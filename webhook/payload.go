@@ -57,13 +57,18 @@ func ParsePayload(v Verification, h http.Header, enc Encoding, body []byte) (Del
 	}
 	payload := body
 	if enc == EncodingForm {
+		if json.Valid(body) {
+			// curl -d's default Content-Type, on a JSON body.
+			return Delivery{}, &Error{Kind: ErrMediaType, Message: "The body is JSON but its Content-Type is " +
+				"application/x-www-form-urlencoded (curl -d's default): send it with Content-Type: application/json."}
+		}
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
-			return Delivery{}, invalidPayload("The form-encoded body cannot be parsed.")
+			return Delivery{}, invalidPayload("The body is not form-encoded as its Content-Type (application/x-www-form-urlencoded) says; send JSON with Content-Type: application/json.")
 		}
 		p := form.Get("payload")
 		if p == "" {
-			return Delivery{}, invalidPayload("A form-encoded delivery must carry its JSON in a payload field.")
+			return Delivery{}, invalidPayload("Content-Type application/x-www-form-urlencoded needs the JSON in a payload field (as GitHub sends it); to send JSON as the body, use Content-Type: application/json.")
 		}
 		payload = []byte(p)
 	}

@@ -40,11 +40,13 @@ var (
 	ErrInvalidPayload = errors.New("invalid payload")
 	// ErrMissingEvent: no event type could be found (400).
 	ErrMissingEvent = errors.New("missing event")
+	// ErrMediaType: the body is not what its Content-Type says (415).
+	ErrMediaType = errors.New("wrong media type")
 )
 
 // Error carries a client-facing message and one of the classes above.
 type Error struct {
-	Kind    error // ErrUnauthorized, ErrInvalidPayload or ErrMissingEvent
+	Kind    error // ErrUnauthorized, ErrInvalidPayload, ErrMissingEvent or ErrMediaType
 	Message string
 }
 

@@ -33,6 +33,11 @@ type config struct {
 	AllowedOrigins []string
 	TrustedProxies []netip.Prefix
 
+	HTTPMaxHeaderBytes    int           // request line and headers, any route (net/http answers 431 beyond)
+	HTTPReadHeaderTimeout time.Duration // a client must send its headers within this
+	WSMaxConnectionsPerIP int           // open WebSockets per client address; 0 for no cap
+	WebhookMaxHeaderBytes int           // a delivery's headers (431 beyond); what a receipt stores is these, redacted
+
 	AutoMigrate     bool
 	RunWorkers      bool
 	ShutdownTimeout time.Duration
@@ -50,6 +55,7 @@ type config struct {
 	WebhookMaxBodyBytes int64
 	WebhookTolerance    time.Duration
 	WebhookRetention    time.Duration
+	WebhookDedupeWindow time.Duration // deliveries without an id: copies of a body within it are duplicates
 
 	// Webhooks is the webhook source registry (secrets validated here).
 	Webhooks *webhook.Registry
@@ -75,6 +81,11 @@ func loadConfig(environ []string) (config, error) {
 	c.APITokens = p.list("API_TOKEN")
 	c.AllowedOrigins = p.list("ALLOWED_ORIGINS")
 	c.TrustedProxies = p.prefixes("TRUSTED_PROXIES")
+
+	c.HTTPMaxHeaderBytes = p.intRange("HTTP_MAX_HEADER_BYTES", 64<<10, 4<<10, 16<<20)
+	c.HTTPReadHeaderTimeout = p.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second, 100*time.Millisecond)
+	c.WSMaxConnectionsPerIP = p.intRange("WS_MAX_CONNECTIONS_PER_IP", 100, 0, 1_000_000)
+	c.WebhookMaxHeaderBytes = p.intRange("WEBHOOK_MAX_HEADER_BYTES", 16<<10, 1<<10, 16<<20)
 
 	c.AutoMigrate = p.boolean("AUTO_MIGRATE", true)
 	c.RunWorkers = p.boolean("RUN_WORKERS", true)
@@ -105,9 +116,13 @@ func loadConfig(environ []string) (config, error) {
 	c.WebhookMaxBodyBytes = int64(p.intRange("WEBHOOK_MAX_BODY_BYTES", webhook.DefaultMaxBodyBytes, 1, 1<<30))
 	c.WebhookTolerance = p.duration("WEBHOOK_TOLERANCE", webhook.DefaultTolerance, time.Second)
 	c.WebhookRetention = p.duration("WEBHOOK_RETENTION", 90*24*time.Hour, 0)
+	c.WebhookDedupeWindow = p.duration("WEBHOOK_DEDUPE_WINDOW", 24*time.Hour, 0)
 
 	if p.err != nil {
 		return config{}, p.err
+	}
+	if c.WebhookMaxHeaderBytes > c.HTTPMaxHeaderBytes {
+		return config{}, &env.Error{Var: "WEBHOOK_MAX_HEADER_BYTES", Problem: fmt.Sprintf("%d is more than HTTP_MAX_HEADER_BYTES (%d), which every request is held to first", c.WebhookMaxHeaderBytes, c.HTTPMaxHeaderBytes)}
 	}
 	if c.production() && len(c.APITokens) == 0 {
 		return config{}, &env.Error{Var: "API_TOKEN", Problem: "must be set when BESPIN_ENV=production (it protects the read API, metrics and dashboards)"}
