@@ -22,6 +22,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 	require.Equal(t, int64(1<<20), c.WebhookMaxBodyBytes)
 	require.Equal(t, 5*time.Minute, c.WebhookTolerance)
 	require.Equal(t, 90*24*time.Hour, c.WebhookRetention)
+	require.Equal(t, 30*time.Second, c.JobTimeout)
+	require.Equal(t, time.Minute, c.JobRescueAfter, "JOB_TIMEOUT + 30s")
+	require.False(t, c.DatabaseURLSet)
 }
 
 func TestLoadConfig(t *testing.T) {
@@ -41,6 +44,11 @@ func TestLoadConfig(t *testing.T) {
 	c, err = loadConfig([]string{"DATABASE_URL=postgres://u@h/d", "DB_HOST=ignored"})
 	require.NoError(t, err)
 	require.Equal(t, "postgres://u@h/d", c.DatabaseURL, "DATABASE_URL wins over DB_*")
+	require.True(t, c.DatabaseURLSet)
+
+	c, err = loadConfig([]string{"JOB_TIMEOUT=2m"})
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Minute+30*time.Second, c.JobRescueAfter, "the rescue follows the timeout")
 }
 
 func TestLoadConfigErrors(t *testing.T) {
@@ -60,6 +68,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"WEBHOOK_MAX_BODY_BYTES=0", "WEBHOOK_MAX_BODY_BYTES: "},
 		{"TRUSTED_PROXIES=10.0.0.0/33", "TRUSTED_PROXIES: "},
 		{"JOB_WORKERS=0", "JOB_WORKERS: "},
+		{"JOB_TIMEOUT=0", "JOB_TIMEOUT: "},
+		{"JOB_RESCUE_AFTER=10s", "JOB_RESCUE_AFTER: 10s is shorter than JOB_TIMEOUT (30s)"},
 		{"BESPIN_ENV=production", "API_TOKEN: "},
 	} {
 		_, err := loadConfig([]string{tc.env})
