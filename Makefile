@@ -50,7 +50,7 @@ services: ## make Postgres and Redis reachable (existing, docker compose, or pri
 
 .PHONY: services-nodb
 services-nodb:
-	@scripts/services.sh --no-db
+	@scripts/services.sh --tests
 
 .PHONY: services-stop
 services-stop: ## stop private Postgres/Redis started under .data/
