@@ -24,6 +24,10 @@ test: services-nodb ## run the whole test suite against real Postgres and Redis
 build: ## build bin/bespin-api
 	go build -ldflags '$(LDFLAGS)' -o bin/bespin-api ./cmd/bespin-api
 
+.PHONY: docker
+docker: ## build the bespin-api Docker image, stamped with VERSION
+	docker build --build-arg VERSION=$(VERSION) -t bespin-api:$(VERSION) .
+
 .PHONY: generate
 generate: ## regenerate River's migrations (sql/migrations) and the sqlc code (db/)
 	go generate ./sql/migrations
