@@ -18,26 +18,27 @@ func explainDatabaseError(cfg config, err error) error {
 	if !errors.As(err, &ce) {
 		return err
 	}
-	fromURL := cfg.DatabaseURLSet
 	vars := func(url, dbVars string) string {
-		if fromURL {
+		if cfg.DatabaseURLSet {
 			return url
 		}
 		return dbVars
 	}
-	var pgErr *pgconn.PgError
-	errors.As(ce, &pgErr)
+	code := ""
+	if pgErr := (*pgconn.PgError)(nil); errors.As(ce, &pgErr) {
+		code = pgErr.Code
+	}
 	switch {
 	case ce.Unreachable():
 		v := vars("DATABASE_URL", "DB_HOST/DB_PORT")
 		return &env.Error{Var: v, Problem: fmt.Sprintf(
 			"no Postgres answers at %s (%s): start Postgres (`make services`) or fix %s", ce.Addr, ce.Reason(), v)}
-	case pgErr.Code == "3D000": // invalid_catalog_name
+	case code == "3D000": // invalid_catalog_name
 		v := vars("DATABASE_URL", "DB_NAME")
 		return &env.Error{Var: v, Problem: fmt.Sprintf(
 			"Postgres at %s has no database %q: create it (`createdb %s`; `make services` does for `make dev`) or fix %s",
 			ce.Addr, ce.Database, ce.Database, v)}
-	case pgErr.Code == "28P01" || pgErr.Code == "28000": // invalid_password, invalid_authorization_specification
+	case code == "28P01" || code == "28000": // invalid_password, invalid_authorization_specification
 		v := vars("DATABASE_URL", "DB_USER/DB_PASSWORD")
 		return &env.Error{Var: v, Problem: fmt.Sprintf(
 			"Postgres at %s refused the connection: %s: fix the user or password in %s", ce.Addr, ce.Reason(), v)}

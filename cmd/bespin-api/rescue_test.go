@@ -31,8 +31,8 @@ func TestKilledProcessJobsAreRescued(t *testing.T) {
 	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	const (
-		jobTimeout   = 10 * time.Second
-		rescueAfter  = 15 * time.Second
+		jobTimeout   = 20 * time.Second
+		rescueAfter  = 25 * time.Second
 		delay        = 8 * time.Second // random-text's timeout: delay + jobTimeout
 		webhookJobs  = 20
 		rescuerEvery = 30 * time.Second // River's rescuer interval
