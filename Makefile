@@ -27,6 +27,10 @@ test: services-nodb ## run the whole test suite against real Postgres and Redis
 build: $(if $(NPM),web) ## build bin/bespin-api (with the console when npm is there)
 	go build -ldflags '$(LDFLAGS)' -o bin/bespin-api ./cmd/bespin-api
 
+.PHONY: docker
+docker: ## build the bespin-api Docker image, stamped with VERSION
+	docker build --build-arg VERSION=$(VERSION) -t bespin-api:$(VERSION) .
+
 .PHONY: generate
 generate: ## regenerate River's migrations (sql/migrations) and the sqlc code (db/)
 	go generate ./sql/migrations
@@ -77,7 +81,7 @@ services: ## make Postgres and Redis reachable (existing, docker compose, or pri
 
 .PHONY: services-nodb
 services-nodb:
-	@scripts/services.sh --no-db
+	@scripts/services.sh --tests
 
 .PHONY: services-stop
 services-stop: ## stop private Postgres/Redis started under .data/

@@ -117,6 +117,7 @@ func (a *app) buildRiver(workers int) error {
 	jobsCfg := jobs.Config{
 		Logger: a.logger, MaxWorkers: workers,
 		FetchCooldown: a.cfg.JobFetchCooldown, FetchPollInterval: a.cfg.JobFetchPollInterval,
+		JobTimeout: a.cfg.JobTimeout, RescueAfter: a.cfg.JobRescueAfter,
 	}
 	if workers > 0 && a.cfg.WebhookRetention > 0 {
 		jobsCfg.PruneInterval = time.Hour
@@ -124,7 +125,7 @@ func (a *app) buildRiver(workers int) error {
 	rc, err := jobs.NewClient(a.pool, jobs.NewWorkers(jobs.WorkerDeps{
 		Logger: a.logger, Pool: a.pool,
 		WebhookHandlers:  jobs.NewWebhookHandlers(),
-		WebhookRetention: a.cfg.WebhookRetention,
+		WebhookRetention: a.cfg.WebhookRetention, JobTimeout: a.cfg.JobTimeout,
 	}), jobsCfg)
 	if err != nil {
 		return err

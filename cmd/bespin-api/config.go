@@ -24,6 +24,8 @@ type config struct {
 	DBMaxConns  int32
 	Port        string
 
+	DatabaseURLSet bool // DATABASE_URL chose the database, not the DB_* variables
+
 	RedisAddr      string
 	RedisPassword  string
 	RedisDB        int
@@ -48,6 +50,8 @@ type config struct {
 	JobWorkers           int
 	JobFetchCooldown     time.Duration
 	JobFetchPollInterval time.Duration
+	JobTimeout           time.Duration // see jobs.Config
+	JobRescueAfter       time.Duration
 
 	RateLimitJobs     ratelimit.Limit
 	RateLimitWebhooks ratelimit.Limit
@@ -70,6 +74,7 @@ func loadConfig(environ []string) (config, error) {
 
 	c.Env = p.oneOf("BESPIN_ENV", "development", "development", "production")
 	c.DatabaseURL = p.databaseURL()
+	c.DatabaseURLSet = strings.TrimSpace(p.str("DATABASE_URL", "")) != ""
 	c.DBMaxConns = int32(p.intRange("DB_MAX_CONNS", 25, 2, 1000))
 	c.Port = p.port("PORT", "3002")
 
@@ -103,6 +108,11 @@ func loadConfig(environ []string) (config, error) {
 	c.JobWorkers = p.intRange("JOB_WORKERS", 50, 1, 10000)
 	c.JobFetchCooldown = p.duration("JOB_FETCH_COOLDOWN", 100*time.Millisecond, time.Millisecond)
 	c.JobFetchPollInterval = p.duration("JOB_FETCH_POLL_INTERVAL", time.Second, time.Millisecond)
+	c.JobTimeout = p.duration("JOB_TIMEOUT", 30*time.Second, time.Second)
+	c.JobRescueAfter = p.duration("JOB_RESCUE_AFTER", c.JobTimeout+30*time.Second, time.Second)
+	if p.err == nil && c.JobRescueAfter < c.JobTimeout {
+		p.fail("JOB_RESCUE_AFTER", "%s is shorter than JOB_TIMEOUT (%s): jobs could be run again while they still run", c.JobRescueAfter, c.JobTimeout)
+	}
 
 	c.RateLimitJobs = ratelimit.Limit{
 		PerMinute: p.intRange("RATE_LIMIT_JOBS_PER_MINUTE", 600, 0, 100_000_000),

@@ -27,6 +27,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 	require.Equal(t, 10*time.Second, c.HTTPReadHeaderTimeout)
 	require.Equal(t, 16<<10, c.WebhookMaxHeaderBytes)
 	require.Equal(t, 100, c.WSMaxConnectionsPerIP)
+	require.Equal(t, 30*time.Second, c.JobTimeout)
+	require.Equal(t, time.Minute, c.JobRescueAfter, "JOB_TIMEOUT + 30s")
+	require.False(t, c.DatabaseURLSet)
 }
 
 func TestLoadConfig(t *testing.T) {
@@ -48,6 +51,11 @@ func TestLoadConfig(t *testing.T) {
 	c, err = loadConfig([]string{"DATABASE_URL=postgres://u@h/d", "DB_HOST=ignored"})
 	require.NoError(t, err)
 	require.Equal(t, "postgres://u@h/d", c.DatabaseURL, "DATABASE_URL wins over DB_*")
+	require.True(t, c.DatabaseURLSet)
+
+	c, err = loadConfig([]string{"JOB_TIMEOUT=2m"})
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Minute+30*time.Second, c.JobRescueAfter, "the rescue follows the timeout")
 }
 
 func TestLoadConfigErrors(t *testing.T) {
@@ -72,6 +80,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"HTTP_MAX_HEADER_BYTES=100", "HTTP_MAX_HEADER_BYTES: "},
 		{"HTTP_READ_HEADER_TIMEOUT=0", "HTTP_READ_HEADER_TIMEOUT: "},
 		{"WEBHOOK_MAX_HEADER_BYTES=100000", "WEBHOOK_MAX_HEADER_BYTES: 100000 is more than HTTP_MAX_HEADER_BYTES"},
+		{"JOB_TIMEOUT=0", "JOB_TIMEOUT: "},
+		{"JOB_RESCUE_AFTER=10s", "JOB_RESCUE_AFTER: 10s is shorter than JOB_TIMEOUT (30s)"},
 		{"BESPIN_ENV=production", "API_TOKEN: "},
 	} {
 		_, err := loadConfig([]string{tc.env})
