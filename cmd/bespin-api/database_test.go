@@ -77,7 +77,7 @@ func TestDirtySchemaAndForce(t *testing.T) {
 
 	for _, autoMigrate := range []string{"true", "false"} {
 		err = run(ctx, []string{"bespin-api", "serve"}, append(env, "AUTO_MIGRATE="+autoMigrate), io.Discard, io.Discard)
-		require.ErrorContains(t, err, fmt.Sprintf("run `bespin-api migrate force %d`", latest-1), "AUTO_MIGRATE=%s", autoMigrate)
+		require.ErrorContains(t, err, fmt.Sprintf("run `bespin-api migrate force %d`", migrations.Previous(latest)), "AUTO_MIGRATE=%s", autoMigrate)
 		require.ErrorContains(t, err, fmt.Sprintf("run `bespin-api migrate force %d`", latest), "AUTO_MIGRATE=%s", autoMigrate)
 	}
 

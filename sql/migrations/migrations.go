@@ -185,8 +185,8 @@ func known(version uint) bool {
 	return false
 }
 
-// previous is the version below v in the embedded sequence, or 0.
-func previous(v uint) uint {
+// Previous is the version below v in the embedded sequence, or 0.
+func Previous(v uint) uint {
 	var prev uint
 	for _, f := range files() {
 		if f.version < v && f.version > prev {
@@ -234,7 +234,7 @@ func dirtyMessage(version uint) string {
 	return fmt.Sprintf("database schema version %d is dirty: migration %d failed half-way. "+
 		"Fix what it left by hand, then either undo the rest of it and run `bespin-api migrate force %d`, "+
 		"or finish it and run `bespin-api migrate force %d`; then `bespin-api migrate up`",
-		version, version, previous(version), version)
+		version, version, Previous(version), version)
 }
 
 // explainDirty replaces golang-migrate's "Dirty database version N. Fix and

@@ -153,10 +153,10 @@ func TestForceKnownVersionsOnly(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, migrations.Latest(), v, "a refused force changes nothing")
 
-	require.NoError(t, m.Force(migrations.Latest()-1))
+	require.NoError(t, m.Force(migrations.Previous(migrations.Latest())))
 	v, _, err = m.Version()
 	require.NoError(t, err)
-	require.Equal(t, migrations.Latest()-1, v)
+	require.Equal(t, migrations.Previous(migrations.Latest()), v)
 
 	require.NoError(t, m.Force(0), "0 means nothing applied")
 	v, dirty, err := m.Version()
@@ -182,7 +182,7 @@ func TestDirtySchemaNamesTheForceCommand(t *testing.T) {
 	for name, err := range map[string]error{"up": m.Up(), "down": m.Down(1), "check": m.Check()} {
 		require.ErrorIs(t, err, migrations.ErrSchemaMismatch, name)
 		require.Contains(t, err.Error(), fmt.Sprintf("schema version %d is dirty", latest), name)
-		require.Contains(t, err.Error(), fmt.Sprintf("`bespin-api migrate force %d`", latest-1), name)
+		require.Contains(t, err.Error(), fmt.Sprintf("`bespin-api migrate force %d`", migrations.Previous(latest)), name)
 		require.Contains(t, err.Error(), fmt.Sprintf("`bespin-api migrate force %d`", latest), name)
 		require.NotContains(t, err.Error(), "Dirty database version", name)
 	}
