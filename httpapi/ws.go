@@ -7,7 +7,8 @@ import (
 )
 
 // websocket serves GET /api/ws and /api/ws/jobs: ?job_id=<id> watches one
-// job; ?topic=<name> (token) streams a topic for dashboards. Everything
+// job (with its watch_token where job reads need credentials);
+// ?topic=<name> (token or session) streams a topic for dashboards. Everything
 // that can be refused is refused here, as a JSON error, before upgrading.
 func (a *api) websocket(w http.ResponseWriter, r *http.Request) error {
 	if !a.Realtime.OriginAllowed(r) {
@@ -23,10 +24,11 @@ func (a *api) websocket(w http.ResponseWriter, r *http.Request) error {
 		if !a.Realtime.HasTopic(topic) {
 			return badRequest("topic %q is not a stream; try topic=jobs.", topic)
 		}
-		if !a.authorized(r) && !a.tokenValid(q.Get("token")) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="bespin"`)
-			return errorf(http.StatusUnauthorized, "unauthorized",
-				"Streams need an Authorization: Bearer <API_TOKEN> header (or, from browsers, a token query parameter).")
+		if _, err := a.authenticate(r); err != nil && !a.tokenValid(q.Get("token")) {
+			if unauthorized(err) {
+				return errUnauthorized("Streams need an API token (Authorization: Bearer <API_TOKEN>, or a token query parameter) or a session.")
+			}
+			return err
 		}
 		a.Realtime.ServeTopic(hijacker{w}, r, topic)
 		return nil
@@ -35,6 +37,9 @@ func (a *api) websocket(w http.ResponseWriter, r *http.Request) error {
 	}
 	id, err := parseJobID(jobID, "job_id")
 	if err != nil {
+		return err
+	}
+	if err := a.mayReadJob(r, id); err != nil {
 		return err
 	}
 	job, err := a.Store.Job(r.Context(), id)
