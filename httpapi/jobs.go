@@ -131,7 +131,7 @@ type jobListResponse struct {
 
 // listJobs lists jobs newest first. Filters: state (a River state or a
 // Bespin status), kind. Keyset pagination: limit and the opaque cursor of
-// the previous page. Items leave out result (see GET /api/jobs/{id}).
+// the previous page. Items have result null (see GET /api/jobs/{id}).
 func (a *api) listJobs(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f := store.JobFilter{Kind: q.Get("kind"), Cursor: q.Get("cursor")}
@@ -151,8 +151,7 @@ func (a *api) listJobs(w http.ResponseWriter, r *http.Request) error {
 	}
 	res := jobListResponse{Jobs: make([]jobs.Status, len(page.Jobs)), NextCursor: optionalParam(page.Next)}
 	for i, j := range page.Jobs {
-		res.Jobs[i] = jobs.NewStatus(j)
-		res.Jobs[i].Result = nil // left out of lists: it may be 100 kB per job
+		res.Jobs[i] = jobs.NewStatus(j) // result null: lists read no output
 	}
 	ok(w, res)
 	return nil

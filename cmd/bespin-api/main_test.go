@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,8 +16,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bespin/bespin/internal/dbtest"
+	"github.com/bespin/bespin/internal/openapitest"
 	"github.com/bespin/bespin/internal/redistest"
 )
+
+// Every response the end-to-end tests receive through http.DefaultClient
+// (http.Get and http.Post included) is checked against openapi.yaml.
+func TestMain(m *testing.M) {
+	http.DefaultClient.Transport = openapitest.Transport(nil)
+	os.Exit(m.Run())
+}
 
 // testServer is a running `bespin-api serve`, started through run exactly
 // as main starts it, on a free port.
