@@ -125,6 +125,52 @@ func getJSON(t *testing.T, url string, into any) *http.Response {
 	return resp
 }
 
+// reply is an answer read whole.
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r reply) decode(t *testing.T, into any) {
+	t.Helper()
+	require.NoError(t, json.Unmarshal(r.body, into), "%d %s", r.status, r.body)
+}
+
+func (r reply) errorCode(t *testing.T) string {
+	t.Helper()
+	var e errorResponse
+	r.decode(t, &e)
+	require.NotEmpty(t, e.Error.Message)
+	return e.Error.Code
+}
+
+// call sends method to url with body (JSON when not empty) and header,
+// through http.DefaultClient (so the answer is checked against
+// openapi.yaml).
+func call(t *testing.T, method, url, body string, header http.Header) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	if body != "" && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// bearer is the header of token.
+func bearer(token string) http.Header {
+	return http.Header{"Authorization": {"Bearer " + token}}
+}
+
 type errorResponse struct {
 	Error struct {
 		Code    string `json:"code"`
