@@ -66,8 +66,10 @@ func (a *api) mayReadJob(r *http.Request, id int64) error {
 	if token == "" {
 		return errUnauthorized("Reading a job needs its watch_token (returned when it was created), an API token or a session.")
 	}
+	// An unknown job answers as a wrong token does: whether a job exists
+	// is not told to callers without credentials.
 	want, err := a.Store.JobWatchTokenHash(r.Context(), id)
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	if want == "" || subtle.ConstantTimeCompare([]byte(watchTokenHash(token)), []byte(want)) != 1 {
