@@ -248,16 +248,17 @@ type Session struct {
 }
 
 type WebhookReceipt struct {
-	ID          uuid.UUID
-	Source      string
-	Event       string
-	DeliveryID  *string
-	Body        []byte
-	Payload     []byte
-	Headers     []byte
-	Signature   string
-	Verified    bool
-	ClientAddr  *netip.Addr
-	CreatedAt   time.Time
-	ProcessedAt *time.Time
+	ID            uuid.UUID
+	Source        string
+	Event         string
+	DeliveryID    *string
+	Body          []byte
+	Payload       []byte
+	Headers       []byte
+	Signature     string
+	Verified      bool
+	ClientAddr    *netip.Addr
+	CreatedAt     time.Time
+	ProcessedAt   *time.Time
+	ContentSha256 []byte
 }

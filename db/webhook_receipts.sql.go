@@ -50,8 +50,55 @@ func (q *Queries) WebhookReceiptDeleteOlderThan(ctx context.Context, db DBTX, ar
 	return result.RowsAffected(), nil
 }
 
+const webhookReceiptGetByContent = `-- name: WebhookReceiptGetByContent :many
+SELECT DISTINCT ON (source, content_sha256) id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr, created_at, processed_at, content_sha256 FROM webhook_receipts
+WHERE (source, content_sha256) IN (SELECT unnest($1::text[]), unnest($2::bytea[]))
+ORDER BY source, content_sha256, created_at DESC
+`
+
+type WebhookReceiptGetByContentParams struct {
+	Sources        []string
+	ContentSha256s [][]byte
+}
+
+// The newest stored receipt of each (source, content_sha256) pair, given
+// as two arrays of equal length.
+func (q *Queries) WebhookReceiptGetByContent(ctx context.Context, db DBTX, arg WebhookReceiptGetByContentParams) ([]WebhookReceipt, error) {
+	rows, err := db.Query(ctx, webhookReceiptGetByContent, arg.Sources, arg.ContentSha256s)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []WebhookReceipt
+	for rows.Next() {
+		var i WebhookReceipt
+		if err := rows.Scan(
+			&i.ID,
+			&i.Source,
+			&i.Event,
+			&i.DeliveryID,
+			&i.Body,
+			&i.Payload,
+			&i.Headers,
+			&i.Signature,
+			&i.Verified,
+			&i.ClientAddr,
+			&i.CreatedAt,
+			&i.ProcessedAt,
+			&i.ContentSha256,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const webhookReceiptGetByDeliveryIDs = `-- name: WebhookReceiptGetByDeliveryIDs :many
-SELECT id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr, created_at, processed_at FROM webhook_receipts
+SELECT id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr, created_at, processed_at, content_sha256 FROM webhook_receipts
 WHERE (source, delivery_id) IN (SELECT unnest($1::text[]), unnest($2::text[]))
 `
 
@@ -84,6 +131,7 @@ func (q *Queries) WebhookReceiptGetByDeliveryIDs(ctx context.Context, db DBTX, a
 			&i.ClientAddr,
 			&i.CreatedAt,
 			&i.ProcessedAt,
+			&i.ContentSha256,
 		); err != nil {
 			return nil, err
 		}
@@ -96,7 +144,7 @@ func (q *Queries) WebhookReceiptGetByDeliveryIDs(ctx context.Context, db DBTX, a
 }
 
 const webhookReceiptGetByID = `-- name: WebhookReceiptGetByID :one
-SELECT id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr, created_at, processed_at FROM webhook_receipts WHERE id = $1
+SELECT id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr, created_at, processed_at, content_sha256 FROM webhook_receipts WHERE id = $1
 `
 
 func (q *Queries) WebhookReceiptGetByID(ctx context.Context, db DBTX, id uuid.UUID) (WebhookReceipt, error) {
@@ -115,12 +163,13 @@ func (q *Queries) WebhookReceiptGetByID(ctx context.Context, db DBTX, id uuid.UU
 		&i.ClientAddr,
 		&i.CreatedAt,
 		&i.ProcessedAt,
+		&i.ContentSha256,
 	)
 	return i, err
 }
 
 const webhookReceiptGetByIDs = `-- name: WebhookReceiptGetByIDs :many
-SELECT id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr, created_at, processed_at FROM webhook_receipts WHERE id = ANY($1::uuid[])
+SELECT id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr, created_at, processed_at, content_sha256 FROM webhook_receipts WHERE id = ANY($1::uuid[])
 `
 
 func (q *Queries) WebhookReceiptGetByIDs(ctx context.Context, db DBTX, ids []uuid.UUID) ([]WebhookReceipt, error) {
@@ -145,6 +194,7 @@ func (q *Queries) WebhookReceiptGetByIDs(ctx context.Context, db DBTX, ids []uui
 			&i.ClientAddr,
 			&i.CreatedAt,
 			&i.ProcessedAt,
+			&i.ContentSha256,
 		); err != nil {
 			return nil, err
 		}
@@ -157,7 +207,7 @@ func (q *Queries) WebhookReceiptGetByIDs(ctx context.Context, db DBTX, ids []uui
 }
 
 const webhookReceiptGetForUpdate = `-- name: WebhookReceiptGetForUpdate :one
-SELECT id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr, created_at, processed_at FROM webhook_receipts WHERE id = $1 FOR UPDATE
+SELECT id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr, created_at, processed_at, content_sha256 FROM webhook_receipts WHERE id = $1 FOR UPDATE
 `
 
 // Locks the receipt while its handlers run, so two attempts of its job can
@@ -178,34 +228,42 @@ func (q *Queries) WebhookReceiptGetForUpdate(ctx context.Context, db DBTX, id uu
 		&i.ClientAddr,
 		&i.CreatedAt,
 		&i.ProcessedAt,
+		&i.ContentSha256,
 	)
 	return i, err
 }
 
 const webhookReceiptInsertMany = `-- name: WebhookReceiptInsertMany :many
 
-INSERT INTO webhook_receipts (id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr)
-SELECT d.id, d.source, d.event, NULLIF(d.delivery_id, ''), d.body, d.payload, d.headers, d.signature, d.verified, NULLIF(d.client_addr, '')::inet
+INSERT INTO webhook_receipts (id, source, event, delivery_id, content_sha256, body, payload, headers, signature, verified, client_addr)
+SELECT d.id, d.source, d.event, NULLIF(d.delivery_id, ''), NULLIF(d.content_sha256, ''::bytea), d.body, d.payload, d.headers, d.signature, d.verified, NULLIF(d.client_addr, '')::inet
 FROM (SELECT unnest($1::uuid[]) AS id, unnest($2::text[]) AS source, unnest($3::text[]) AS event,
-             unnest($4::text[]) AS delivery_id, unnest($5::bytea[]) AS body,
-             unnest($6::jsonb[]) AS payload, unnest($7::jsonb[]) AS headers,
-             unnest($8::text[]) AS signature, unnest($9::boolean[]) AS verified,
-             unnest($10::text[]) AS client_addr) AS d
+             unnest($4::text[]) AS delivery_id, unnest($5::bytea[]) AS content_sha256,
+             unnest($6::bytea[]) AS body,
+             unnest($7::jsonb[]) AS payload, unnest($8::jsonb[]) AS headers,
+             unnest($9::text[]) AS signature, unnest($10::boolean[]) AS verified,
+             unnest($11::text[]) AS client_addr) AS d
+WHERE d.content_sha256 = ''::bytea
+   OR NOT EXISTS (SELECT 1 FROM webhook_receipts w
+                  WHERE w.source = d.source AND w.content_sha256 = d.content_sha256
+                    AND w.created_at > now() - make_interval(secs => $12::float8))
 ON CONFLICT (source, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING
-RETURNING id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr, created_at, processed_at
+RETURNING id, source, event, delivery_id, body, payload, headers, signature, verified, client_addr, created_at, processed_at, content_sha256
 `
 
 type WebhookReceiptInsertManyParams struct {
-	Ids         []uuid.UUID
-	Sources     []string
-	Events      []string
-	DeliveryIds []string
-	Bodies      [][]byte
-	Payloads    [][]byte
-	Headers     [][]byte
-	Signatures  []string
-	Verified    []bool
-	ClientAddrs []string
+	Ids                  []uuid.UUID
+	Sources              []string
+	Events               []string
+	DeliveryIds          []string
+	ContentSha256s       [][]byte
+	Bodies               [][]byte
+	Payloads             [][]byte
+	Headers              [][]byte
+	Signatures           []string
+	Verified             []bool
+	ClientAddrs          []string
+	ContentWindowSeconds float64
 }
 
 // CREATE TABLE webhook_receipts (
@@ -214,6 +272,7 @@ type WebhookReceiptInsertManyParams struct {
 //	source       text        NOT NULL,
 //	event        text        NOT NULL,
 //	delivery_id  text,                      -- unique per source when set
+//	content_sha256 bytea,                   -- without a delivery id: SHA-256 of body (000015)
 //	body         bytea       NOT NULL,      -- raw body, byte for byte
 //	payload      jsonb       NOT NULL,
 //	headers      jsonb       NOT NULL DEFAULT '{}',  -- redacted
@@ -225,25 +284,29 @@ type WebhookReceiptInsertManyParams struct {
 //
 // );
 // Stores a batch of deliveries in one statement (package ingest commits
-// concurrent deliveries together), each unless (source, delivery_id) is
-// already stored: those rows do not come back, and the caller reads the
-// originals. The caller chooses the ids, so each returned row can be
-// matched to its delivery. A concurrent insert of the same delivery waits
-// for the first to commit or roll back, so exactly one wins. An empty
-// string stands for a NULL delivery id or client address (neither can be
-// empty).
+// concurrent deliveries together), each unless it is stored already: by
+// (source, delivery_id), forever; or, for a delivery without an id, by
+// (source, content_sha256) within the last @content_window_seconds. Rows
+// not stored do not come back, and the caller reads the originals. The
+// caller chooses the ids, so each returned row can be matched to its
+// delivery. A concurrent insert of the same delivery id waits for the
+// first to commit or roll back, so exactly one wins; for the same content
+// the caller holds WebhookReceiptLockContent's locks. An empty string (or
+// bytea) stands for NULL: none of these columns can be empty.
 func (q *Queries) WebhookReceiptInsertMany(ctx context.Context, db DBTX, arg WebhookReceiptInsertManyParams) ([]WebhookReceipt, error) {
 	rows, err := db.Query(ctx, webhookReceiptInsertMany,
 		arg.Ids,
 		arg.Sources,
 		arg.Events,
 		arg.DeliveryIds,
+		arg.ContentSha256s,
 		arg.Bodies,
 		arg.Payloads,
 		arg.Headers,
 		arg.Signatures,
 		arg.Verified,
 		arg.ClientAddrs,
+		arg.ContentWindowSeconds,
 	)
 	if err != nil {
 		return nil, err
@@ -265,6 +328,7 @@ func (q *Queries) WebhookReceiptInsertMany(ctx context.Context, db DBTX, arg Web
 			&i.ClientAddr,
 			&i.CreatedAt,
 			&i.ProcessedAt,
+			&i.ContentSha256,
 		); err != nil {
 			return nil, err
 		}
@@ -359,6 +423,18 @@ func (q *Queries) WebhookReceiptList(ctx context.Context, db DBTX, arg WebhookRe
 		return nil, err
 	}
 	return items, nil
+}
+
+const webhookReceiptLockContent = `-- name: WebhookReceiptLockContent :exec
+SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k
+`
+
+// Takes a transaction-scoped advisory lock per content key (see package
+// ingest), in the order given: callers sort the keys, so two batches never
+// wait for each other in a cycle. unnest yields the array in order.
+func (q *Queries) WebhookReceiptLockContent(ctx context.Context, db DBTX, keys []int64) error {
+	_, err := db.Exec(ctx, webhookReceiptLockContent, keys)
+	return err
 }
 
 const webhookReceiptSetProcessed = `-- name: WebhookReceiptSetProcessed :exec

@@ -61,6 +61,7 @@ var kindTable = []struct {
 	{webhook.ErrUnauthorized, http.StatusUnauthorized, "invalid_signature", "The delivery's signature was refused.", false},
 	{webhook.ErrInvalidPayload, http.StatusBadRequest, "invalid_payload", "The payload was refused.", false},
 	{webhook.ErrMissingEvent, http.StatusBadRequest, "missing_event", "The delivery names no event type.", false},
+	{webhook.ErrMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type", "The body is not what its Content-Type says.", false},
 }
 
 const unavailableMessage = "The service is temporarily unavailable; retry shortly."

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -17,11 +18,14 @@ type readiness struct {
 	Status   string `json:"status"`   // ok or unavailable
 	Postgres string `json:"postgres"` // ok or unavailable
 	Redis    string `json:"redis"`    // ok or degraded
+	// RedisDownSince is when Redis became unavailable, while it is.
+	RedisDownSince *time.Time `json:"redis_down_since,omitempty"`
 }
 
 // readyz is 200 while Postgres answers. Redis only backs rate limits and the
 // idempotency fast path, both of which work without it, so Redis down is
-// "degraded", not unready.
+// "degraded", not unready. While the breaker skips Redis the ping fails at
+// once, and the breaker says since when.
 func (a *api) readyz(w http.ResponseWriter, r *http.Request) error {
 	res := readiness{Status: "ok", Postgres: "ok", Redis: "ok"}
 	status := http.StatusOK
@@ -32,6 +36,11 @@ func (a *api) readyz(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := a.ping(r.Context(), func(ctx context.Context) error { return a.Redis.Ping(ctx).Err() }); err != nil {
 		res.Redis = "degraded"
+		if a.RedisBreaker != nil {
+			if up, since := a.RedisBreaker.State(); !up {
+				res.RedisDownSince = &since
+			}
+		}
 	}
 	writeJSON(w, status, res)
 	return nil

@@ -16,6 +16,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,6 +26,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/bespin/bespin/ingest"
+	"github.com/bespin/bespin/internal/redisbreaker"
 	"github.com/bespin/bespin/metrics"
 	"github.com/bespin/bespin/ratelimit"
 	"github.com/bespin/bespin/realtime"
@@ -45,10 +48,13 @@ type Deps struct {
 	Ingester *ingest.Ingester
 	// Redis is only pinged, for readiness; the limiter and the ingester
 	// hold their own use of it.
-	Redis   redis.UniversalClient
-	Limiter *ratelimit.Limiter
-	Metrics *metrics.Metrics
-	Version string
+	Redis redis.UniversalClient
+	// RedisBreaker, if set, guards Redis; readiness reports since when
+	// Redis has been unavailable.
+	RedisBreaker *redisbreaker.Breaker
+	Limiter      *ratelimit.Limiter
+	Metrics      *metrics.Metrics
+	Version      string
 	// Realtime serves WebSockets (/api/ws, /api/ws/jobs).
 	Realtime *realtime.Server
 	// RiverUI, when set, is served at /riverui/ to authenticated callers.
@@ -76,10 +82,17 @@ type Deps struct {
 	// RateLimitLogin limits sign-in attempts per client IP.
 	RateLimitLogin ratelimit.Limit
 
+	// Console serves the web console (package web) for GET requests to any
+	// path outside the API; nil leaves them 404.
+	Console http.Handler
+
 	// Webhooks is the webhook source registry.
 	Webhooks *webhook.Registry
 	// WebhookMaxBodyBytes caps a webhook body.
 	WebhookMaxBodyBytes int64
+	// WebhookMaxHeaderBytes caps a delivery's headers, which its receipt
+	// keeps (redacted); 0 leaves them to the server's own limit.
+	WebhookMaxHeaderBytes int
 }
 
 type api struct {
@@ -102,26 +115,59 @@ func NewHandler(d Deps) http.Handler {
 	return a.requestID(a.recoverPanics(a.observe(a.jsonMiss(mux))))
 }
 
-// jsonMiss answers requests no route matches (404, or 405 with Allow) in the
-// JSON error shape instead of the mux's plain text.
+// jsonMiss answers requests no route matches: the console's pages for GET
+// outside the API, else 404, or 405 with Allow, in the JSON error shape
+// instead of the mux's plain text. It turns the mux's redirects (a path to
+// clean, /api to /api/) into a JSON 308 with Location instead of its HTML:
+// 308 keeps the method and body, where the mux's 301 lets clients turn a
+// POST into a GET.
 func (a *api) jsonMiss(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := mux.Handler(r)
-		if pattern != "" {
+		redirect := reflect.TypeOf(h) == muxRedirect
+		if pattern != "" && !redirect {
 			mux.ServeHTTP(w, r)
+			return
+		}
+		if a.Console != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !apiPath(r.URL.Path) {
+			r.Pattern = consolePattern // the route label of logs and metrics
+			a.Console.ServeHTTP(w, r)
 			return
 		}
 		probe := &missProbe{header: http.Header{}}
 		h.ServeHTTP(probe, r)
-		if probe.status == http.StatusMethodNotAllowed {
+		switch {
+		case redirect:
+			location := probe.header.Get("Location")
+			w.Header().Set("Location", location)
+			a.writeError(w, r, errorf(http.StatusPermanentRedirect, "moved_permanently", "This resource is at %s.", location))
+		case probe.status == http.StatusMethodNotAllowed:
 			e := errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s.", r.Method, r.URL.Path)
 			e.Header = http.Header{"Allow": probe.header.Values("Allow")}
 			a.writeError(w, r, e)
-			return
+		default:
+			a.writeError(w, r, errorf(http.StatusNotFound, "not_found", "No endpoint %s %s; see GET /api/ for the list.", r.Method, r.URL.Path))
 		}
-		a.writeError(w, r, errorf(http.StatusNotFound, "not_found", "No endpoint %s %s; see GET /api/ for the list.", r.Method, r.URL.Path))
 	})
 }
+
+// consolePattern labels the console's requests in logs and metrics.
+const consolePattern = "GET /{console...}"
+
+// apiPath reports whether path belongs to the API or River UI, whose
+// unknown paths are JSON 404s, never console pages.
+func apiPath(path string) bool {
+	for _, p := range []string{"/api", "/riverui", "/healthz", "/readyz", "/metrics"} {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// muxRedirect is the type of the handler ServeMux.Handler returns for a
+// redirect (and only then: no route of ours is one).
+var muxRedirect = reflect.TypeOf(http.RedirectHandler("/", http.StatusMovedPermanently))
 
 // missProbe records what the mux's own 404/405 handler would have sent.
 type missProbe struct {
@@ -157,6 +203,7 @@ func (a *api) routes() []route {
 		{"DELETE /api/session", a.handle(a.deleteSession)},
 
 		{"POST /api/jobs/random-text", a.rateLimit("jobs", a.RateLimitJobs, a.handle(a.createRandomTextJob))},
+		{"POST /api/jobs/{kind}", a.handle(a.unknownJobKind)},
 		{"GET /api/jobs/test", a.handle(a.jobsTest)},
 		{"GET /api/jobs/{id}", a.handle(a.getJob)}, // open, or its watch token (PrivateJobs)
 		{"DELETE /api/jobs/{id}", write(a.deleteJob)},

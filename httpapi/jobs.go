@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -9,8 +10,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -78,14 +83,22 @@ func (a *api) mayReadJob(r *http.Request, id int64) error {
 	return nil
 }
 
-// createRandomTextJob enqueues a random-text job.
+// creatableKinds are the job kinds clients create, each with POST
+// /api/jobs/<kind>.
+var creatableKinds = []string{jobs.RandomTextArgs{}.Kind()}
+
+// createRandomTextJob enqueues a random-text job. Its parameters come in
+// the query string or in a JSON object body.
 func (a *api) createRandomTextJob(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	length, err := intParam(q.Get("length"), "length", jobs.RandomTextDefaultLength, jobs.RandomTextMinLength, jobs.RandomTextMaxLength)
+	params, err := jobParams(w, r, "length", "delay_ms")
 	if err != nil {
 		return err
 	}
-	delay, err := intParam(q.Get("delay_ms"), "delay_ms", 0, 0, jobs.RandomTextMaxDelayMS)
+	length, err := intParam(params["length"], "length", jobs.RandomTextDefaultLength, jobs.RandomTextMinLength, jobs.RandomTextMaxLength)
+	if err != nil {
+		return err
+	}
+	delay, err := intParam(params["delay_ms"], "delay_ms", 0, 0, jobs.RandomTextMaxDelayMS)
 	if err != nil {
 		return err
 	}
@@ -100,6 +113,71 @@ func (a *api) createRandomTextJob(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
+// maxJobBody caps a job creation body: a few parameters.
+const maxJobBody = 4 << 10
+
+// jobParams reads a job's parameters, each given once, in the query string
+// (?length=50) or in a JSON object body ({"length": 50}), as the text
+// intParam parses. Nothing is ignored: an unknown parameter, one given
+// twice, a body that is not JSON or not labelled as JSON are refused.
+func jobParams(w http.ResponseWriter, r *http.Request, allowed ...string) (map[string]string, error) {
+	unknown := func(name, where string) error {
+		return badRequest("%s has no parameter %q; it takes %s.", r.URL.Path, name, strings.Join(allowed, " and ")+" "+where)
+	}
+	params := map[string]string{}
+	for name, vs := range r.URL.Query() {
+		if !slices.Contains(allowed, name) {
+			return nil, unknown(name, "(in the query string or a JSON body)")
+		}
+		if len(vs) > 1 {
+			return nil, invalidParam(name, "is given %d times; give it once", len(vs))
+		}
+		params[name] = vs[0]
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJobBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errorf(http.StatusRequestEntityTooLarge, "payload_too_large", "A job's parameters fit in %d bytes.", maxJobBody)
+		}
+		return nil, errorf(http.StatusBadRequest, "unreadable_body", "The request body could not be read.")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return params, nil
+	}
+	ct := r.Header.Get("Content-Type")
+	if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" {
+		got := "has no Content-Type"
+		if ct != "" {
+			got = fmt.Sprintf("is %s", ct)
+		}
+		return nil, errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"The body %s: send the parameters as a JSON object with Content-Type: application/json, or in the query string (?length=50).", got)
+	}
+	var fields map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&fields); err != nil || dec.More() || fields == nil {
+		return nil, errorf(http.StatusBadRequest, "invalid_json", `The body must be one JSON object, like {"length": 50}.`)
+	}
+	for name, raw := range fields {
+		if !slices.Contains(allowed, name) {
+			return nil, unknown(name, "(in a JSON body or the query string)")
+		}
+		if _, dup := params[name]; dup {
+			return nil, invalidParam(name, "is given both in the query string and in the body; give it once")
+		}
+		params[name] = string(raw) // a JSON number is its own text; anything else fails to parse
+	}
+	return params, nil
+}
+
+// unknownJobKind answers POST /api/jobs/{kind} for a kind clients cannot
+// create.
+func (a *api) unknownJobKind(w http.ResponseWriter, r *http.Request) error {
+	return errorf(http.StatusNotFound, "unknown_job_kind", "There is no job kind %q; the kinds you can create are %s (POST /api/jobs/<kind>).",
+		r.PathValue("kind"), strings.Join(creatableKinds, ", "))
+}
+
 // parseJobID parses a job id as clients send it: River ids are positive.
 func parseJobID(s, name string) (int64, error) {
 	id, err := strconv.ParseInt(s, 10, 64)
@@ -111,6 +189,12 @@ func parseJobID(s, name string) (int64, error) {
 
 // getJob answers with the job as the WebSocket message.
 func (a *api) getJob(w http.ResponseWriter, r *http.Request) error {
+	if kind := r.PathValue("id"); slices.Contains(creatableKinds, kind) {
+		e := errorf(http.StatusMethodNotAllowed, "method_not_allowed",
+			"%s is a job kind: POST /api/jobs/%s creates a job; GET /api/jobs/{id} reads a job by its numeric id.", kind, kind)
+		e.Header = http.Header{"Allow": {http.MethodPost}}
+		return e
+	}
 	id, err := parseJobID(r.PathValue("id"), "The job id")
 	if err != nil {
 		return err

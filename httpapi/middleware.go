@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bespin/bespin/internal/redisbreaker"
 	"github.com/bespin/bespin/ratelimit"
 )
 
@@ -219,7 +220,7 @@ func (a *api) rateLimitBy(scope string, limit ratelimit.Limit, key func(*http.Re
 		cancel()
 		if err != nil {
 			a.Metrics.RateLimitFailOpen.WithLabelValues(scope).Inc()
-			a.Logger.WarnContext(r.Context(), "rate limiter unavailable; letting the request through",
+			a.Logger.Log(r.Context(), redisbreaker.LogLevel(err), "rate limiter unavailable; letting the request through",
 				slog.String("scope", scope), slog.String("error", err.Error()))
 			next.ServeHTTP(w, r)
 			return
@@ -233,13 +234,22 @@ func (a *api) rateLimitBy(scope string, limit ratelimit.Limit, key func(*http.Re
 			if onLimited != nil {
 				onLimited(r)
 			}
-			h.Set("Retry-After", retryAfterSeconds(ceilSeconds(res.RetryAfter)))
+			wait := max(ceilSeconds(res.RetryAfter), 1)
+			h.Set("Retry-After", retryAfterSeconds(wait))
 			a.writeError(w, r, errorf(http.StatusTooManyRequests, "rate_limited",
-				"Too many requests from this address; retry after %d seconds.", max(ceilSeconds(res.RetryAfter), 1)))
+				"Too many requests from this address; retry after %s.", plural(wait, "second")))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// plural is "1 second", "2 seconds".
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.Itoa(n) + " " + unit + "s"
 }
 
 func ceilSeconds(d time.Duration) int {

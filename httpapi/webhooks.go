@@ -72,8 +72,8 @@ type webhookCreated struct {
 
 // receiveWebhook is POST /api/webhooks/{source}. After the rate limit
 // (middleware), the checks run in the order of the spec: source enabled
-// (404), content type (415), body size (413), signature (401, nothing
-// stored), JSON (400), event (400). A good delivery is stored and its
+// (404), content type (415), header size (431), body size (413),
+// signature (401, nothing stored), JSON (400), event (400). A good delivery is stored and its
 // process-webhook job enqueued in one transaction, and answered only after
 // the commit (package ingest).
 func (a *api) receiveWebhook(w http.ResponseWriter, r *http.Request) (err error) {
@@ -90,16 +90,25 @@ func (a *api) receiveWebhook(w http.ResponseWriter, r *http.Request) (err error)
 	if !found {
 		return errorf(http.StatusNotFound, "unknown_source", "No webhook source of that name is enabled.")
 	}
-	enc, supported := webhook.EncodingOf(r.Header.Get("Content-Type"))
+	ct := r.Header.Get("Content-Type")
+	enc, supported := webhook.EncodingOf(ct)
 	if !supported {
+		got := "The request has no Content-Type header"
+		if strings.TrimSpace(ct) != "" {
+			got = fmt.Sprintf("Content-Type %q is not accepted", ct)
+		}
 		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
-			"Send the delivery as application/json (or application/x-www-form-urlencoded with a payload field).")
+			"%s: send the delivery as application/json (or as GitHub does, application/x-www-form-urlencoded with the JSON in a payload field).", got)
+	}
+	if n := headerBytes(r.Header); a.WebhookMaxHeaderBytes > 0 && n > a.WebhookMaxHeaderBytes {
+		return errorf(http.StatusRequestHeaderFieldsTooLarge, "headers_too_large",
+			"The request's headers take %d bytes; a delivery's may take %d (WEBHOOK_MAX_HEADER_BYTES).", n, a.WebhookMaxHeaderBytes)
 	}
 	body, err := a.readWebhookBody(w, r)
 	if err != nil {
 		return err
 	}
-	v, err := src.Verify(r.Header, body, time.Now())
+	v, err := src.Verify(webhook.Request{Header: r.Header, Body: body, URL: webhook.RequestURL(r, a.trusted)}, time.Now())
 	if err != nil {
 		return err
 	}
@@ -135,6 +144,17 @@ func (a *api) receiveWebhook(w http.ResponseWriter, r *http.Request) (err error)
 	return nil
 }
 
+// headerBytes is the size of h as sent: "Name: value\r\n" per value.
+func headerBytes(h http.Header) int {
+	n := 0
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(v) + len(": \r\n")
+		}
+	}
+	return n
+}
+
 // readWebhookBody reads the body up to WebhookMaxBodyBytes (413 beyond).
 func (a *api) readWebhookBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	limit := a.WebhookMaxBodyBytes
@@ -163,7 +183,7 @@ func webhookOutcome(err error) string {
 		return outcomeUnknownSource
 	case "unsupported_media_type":
 		return outcomeMediaType
-	case "payload_too_large":
+	case "payload_too_large", "headers_too_large":
 		return outcomeTooLarge
 	case "invalid_signature":
 		return outcomeUnauthorized

@@ -65,6 +65,7 @@ type setupOpts struct {
 	redisAddr string // default: the test Redis
 	limit     ratelimit.Limit
 	maxBody   int64
+	maxHeader int
 	// handlers, when set, starts River workers that run them.
 	handlers *jobs.WebhookHandlers
 }
@@ -129,7 +130,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	m := metrics.New()
 	maxBody := opts.maxBody
 	if maxBody == 0 {
-		maxBody = 1 << 20
+		maxBody = webhook.DefaultMaxBodyBytes
 	}
 	srv := httptest.NewServer(httpapi.NewHandler(httpapi.Deps{
 		Logger: logger,
@@ -138,14 +139,16 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		River:  rc,
 		Ingester: ingest.New(ingest.Config{
 			Pool: pool, River: rc, Redis: rdb, KeyPrefix: prefix, Logger: logger, Announcer: announcer,
+			ContentWindow: 24 * time.Hour,
 		}),
-		Redis:               rdb,
-		Limiter:             ratelimit.New(rdb, prefix+"rl:"),
-		Metrics:             m,
-		APITokens:           []string{testToken},
-		RateLimitWebhooks:   opts.limit,
-		Webhooks:            reg,
-		WebhookMaxBodyBytes: maxBody,
+		Redis:                 rdb,
+		Limiter:               ratelimit.New(rdb, prefix+"rl:"),
+		Metrics:               m,
+		APITokens:             []string{testToken},
+		RateLimitWebhooks:     opts.limit,
+		Webhooks:              reg,
+		WebhookMaxBodyBytes:   maxBody,
+		WebhookMaxHeaderBytes: opts.maxHeader,
 	}))
 	t.Cleanup(srv.Close)
 	return &testBundle{url: srv.URL, pool: pool, rdb: rdb, prefix: prefix, metrics: m, sg: sg}
@@ -477,6 +480,31 @@ func TestWebhookDuplicateConcurrent(t *testing.T) {
 	require.Len(t, ids, 1, "every copy answers with the one receipt")
 	require.Equal(t, 1, b.receipts(t))
 	require.Equal(t, 1, b.webhookJobs(t))
+}
+
+// Without a delivery id (the seed's generic scheme needs none), the same
+// body posted again to the same source within WEBHOOK_DEDUPE_WINDOW is a
+// duplicate, concurrent copies included; it used to be stored twice.
+func TestWebhookDuplicateByContent(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	d := testDelivery("ping", "")
+	first := b.post(t, d)
+	require.Equal(t, http.StatusCreated, first.status, string(first.body))
+	second := b.post(t, d)
+	require.Equal(t, http.StatusOK, second.status, string(second.body))
+	require.True(t, second.created(t).Duplicate)
+	require.Equal(t, first.created(t).ID, second.created(t).ID)
+
+	other := testDelivery("pong", "")
+	require.Equal(t, http.StatusCreated, b.post(t, other).status, "another body is another delivery")
+
+	statuses, ids := postConcurrently(t, b, testDelivery("storm", ""), 50)
+	require.Equal(t, 1, statuses[http.StatusCreated], "%v", statuses)
+	require.Equal(t, 49, statuses[http.StatusOK], "%v", statuses)
+	require.Len(t, ids, 1)
+	require.Equal(t, 3, b.receipts(t))
+	require.Equal(t, 3, b.webhookJobs(t))
 }
 
 func postConcurrently(t *testing.T, b *testBundle, d delivery, n int) (map[int]int, map[string]bool) {
@@ -907,4 +935,118 @@ func TestWebhookReadAPI(t *testing.T) {
 	require.Equal(t, "invalid_id", resp.errorCode(t))
 	resp = b.get(t, "/api/webhooks/"+ids[0]+"?include=payload", testToken)
 	require.Equal(t, http.StatusBadRequest, resp.status, "the single GET always has the payload; only body is optional")
+}
+
+// Content-Type mistakes are named first: a missing or unknown type (415),
+// a JSON body labelled form-encoded (curl -d's default; 415), a form
+// without payload (400). A signature is still checked first on the bytes.
+func TestWebhookContentTypeMessages(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	good := testDelivery("ping", "")
+	send := func(contentType *string, body string) (int, errorResponse) {
+		req, err := http.NewRequest(http.MethodPost, b.url+"/api/webhooks/test", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("X-Webhook-Signature", hexMAC(webhook.DefaultTestSecret, body))
+		if contentType != nil {
+			req.Header.Set("Content-Type", *contentType)
+		}
+		resp := do(t, req)
+		var e errorResponse
+		require.NoError(t, json.Unmarshal(resp.body, &e), string(resp.body))
+		return resp.status, e
+	}
+	ptr := func(s string) *string { return &s }
+
+	status, e := send(nil, good.body)
+	require.Equal(t, http.StatusUnsupportedMediaType, status)
+	require.Contains(t, e.Error.Message, "no Content-Type header")
+	status, e = send(ptr("text/plain"), good.body)
+	require.Equal(t, http.StatusUnsupportedMediaType, status)
+	require.Contains(t, e.Error.Message, `"text/plain" is not accepted`)
+
+	status, e = send(ptr("application/x-www-form-urlencoded"), good.body)
+	require.Equal(t, http.StatusUnsupportedMediaType, status)
+	require.Equal(t, "unsupported_media_type", e.Error.Code)
+	require.Contains(t, e.Error.Message, "The body is JSON but its Content-Type is application/x-www-form-urlencoded")
+	require.Contains(t, e.Error.Message, "Content-Type: application/json")
+
+	status, e = send(ptr("application/x-www-form-urlencoded"), "event=ping")
+	require.Equal(t, http.StatusBadRequest, status)
+	require.Contains(t, e.Error.Message, "payload field")
+	require.Contains(t, e.Error.Message, "Content-Type: application/json")
+	require.Zero(t, b.receipts(t))
+	require.Equal(t, 3.0, b.outcome("test", "unsupported_media_type"))
+}
+
+// A 429's message says how long to wait, in words: "1 second", not "1
+// seconds".
+func TestRateLimitMessage(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{limit: ratelimit.Limit{PerMinute: 60, Burst: 1}})
+	// At 60 a minute with no burst, any refusal waits at most one second.
+	for range 20 {
+		resp := b.post(t, delivery{source: "nope", body: "{}"})
+		if resp.status != http.StatusTooManyRequests {
+			continue
+		}
+		var e errorResponse
+		require.NoError(t, json.Unmarshal(resp.body, &e))
+		require.Equal(t, "Too many requests from this address; retry after 1 second.", e.Error.Message)
+		require.Equal(t, "1", resp.header.Get("Retry-After"))
+		return
+	}
+	t.Fatal("no request was limited")
+}
+
+// The mux's own answers are JSON too: its redirects become a JSON 308
+// with Location (GET /api → /api/; a path to clean), never HTML.
+func TestMuxAnswersAreJSON(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for path, location := range map[string]string{"/api": "/api/", "/api//test": "/api/test"} {
+		resp, err := noRedirect.Get(b.url + path)
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusPermanentRedirect, resp.StatusCode, path)
+		require.Equal(t, location, resp.Header.Get("Location"), path)
+		require.Contains(t, resp.Header.Get("Content-Type"), "application/json", path)
+		var e errorResponse
+		require.NoError(t, json.Unmarshal(body, &e), "%s: %s", path, body)
+		require.Contains(t, e.Error.Message, location)
+	}
+	// Followed, GET /api ends at the index.
+	resp := b.get(t, "/api", "")
+	require.Equal(t, http.StatusOK, resp.status)
+	require.Contains(t, string(resp.body), `"name":"bespin"`)
+
+	resp = b.get(t, "/", "")
+	require.Equal(t, http.StatusNotFound, resp.status)
+	require.Equal(t, "not_found", resp.errorCode(t))
+}
+
+// A delivery's headers are capped (WEBHOOK_MAX_HEADER_BYTES): over it, 431
+// and nothing stored, however good the signature; under it, the receipt
+// keeps them, so what a receipt stores is bounded too. It used to keep a
+// 1 MiB header.
+func TestWebhookHeadersCapped(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{maxHeader: 2048})
+	big := testDelivery("ping", "big-headers")
+	big.header.Set("X-Pad", strings.Repeat("p", 4096))
+	resp := b.post(t, big)
+	require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.status, string(resp.body))
+	require.Equal(t, "headers_too_large", resp.errorCode(t))
+	require.Contains(t, string(resp.body), "WEBHOOK_MAX_HEADER_BYTES")
+	require.Zero(t, b.receipts(t))
+	require.Equal(t, 1.0, b.outcome("test", "too_large"))
+
+	fits := testDelivery("ping", "fitting-headers")
+	fits.header.Set("X-Pad", strings.Repeat("p", 1024))
+	resp = b.post(t, fits)
+	require.Equal(t, http.StatusCreated, resp.status, string(resp.body))
+	require.LessOrEqual(t, b.count(t, "SELECT octet_length(headers::text) FROM webhook_receipts"), 2*2048)
 }

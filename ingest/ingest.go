@@ -13,19 +13,48 @@
 // figures). A delivery whose data Postgres refuses is retried alone, so
 // only it fails.
 //
-// Idempotency: Redis holds a fast-path key per (source, delivery id),
-// asked once per batch (MGET) and set once per batch (a pipeline) before
-// the answers go out. Postgres' unique index is the guarantee: with Redis
-// down, or copies of one delivery racing in separate batches or instances,
-// the insert that loses reads the winner's row. Copies within one batch are
-// coalesced before the insert.
+// # Idempotency
+//
+// A delivery is the same as one stored before when it has the same source
+// and delivery id (forever), or, when it has no delivery id, the same
+// source and body (SHA-256) within Config.ContentWindow
+// (WEBHOOK_DEDUPE_WINDOW). Redis holds a fast-path key per delivery, asked
+// once per batch (MGET) and set once per batch (a pipeline) before the
+// answers go out. Postgres is the guarantee, with Redis down too, for
+// copies in one batch (coalesced before the insert), in separate batches
+// and on separate instances:
+//
+//   - By delivery id: the unique index on (source, delivery_id). The insert
+//     that loses waits for the winner to commit and reads its row.
+//   - By content: a unique index cannot express "within the last 24
+//     hours" (it is forever), so the window is enforced in the batch's
+//     transaction instead: first a transaction-scoped advisory lock per
+//     (source, body hash), then an insert that skips a delivery when a
+//     receipt with that hash was created within the window. The lock
+//     serialises the check-and-insert of one body across transactions and
+//     instances, and it is released only once the winner's commit is
+//     visible, so the next holder's insert sees the row. Locks are taken
+//     before any row is inserted and in key order, so two batches never
+//     wait for each other in a cycle. The window slides on created_at, on
+//     Postgres' clock. It costs one statement per batch that holds such
+//     deliveries, and the index on (source, content_sha256, created_at).
+//     The alternatives were worse: a time-bucketed key under a unique index
+//     is not a window (two copies a second apart on either side of a
+//     bucket boundary are both stored), and a unique index on the hash
+//     that rows leave after the window needs old receipts rewritten by a
+//     sweeper, the window ending whenever it runs.
 package ingest
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -35,14 +64,17 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/bespin/bespin/internal/groupcommit"
+	"github.com/bespin/bespin/internal/redisbreaker"
 	"github.com/bespin/bespin/jobs"
 	"github.com/bespin/bespin/store"
 	"github.com/bespin/bespin/webhook"
 )
 
 const (
-	// idempotencyTTL is how long Redis remembers a delivery. It is only the
-	// fast path: Postgres' unique index catches duplicates forever after.
+	// idempotencyTTL is how long Redis remembers a delivery by its id. It
+	// is only the fast path: Postgres' unique index catches duplicates
+	// forever after. Deliveries keyed by content are remembered for the
+	// window.
 	idempotencyTTL     = 24 * time.Hour
 	idempotencyTimeout = 250 * time.Millisecond
 	// commitTimeout bounds one batch's transaction, so a hung database
@@ -90,7 +122,10 @@ type Config struct {
 	// Redis holds the idempotency fast path; nil leaves it all to Postgres.
 	Redis     redis.UniversalClient
 	KeyPrefix string // starts every Redis key
-	Logger    *slog.Logger
+	// ContentWindow is how long a delivery without a delivery id makes a
+	// copy of its body (same source) a duplicate; 0 stores every copy.
+	ContentWindow time.Duration
+	Logger        *slog.Logger
 	// Announcer, if set, is given a Summary of each new receipt.
 	Announcer Announcer
 	// ObserveBatch, if set, is told the size of every batch committed.
@@ -106,8 +141,13 @@ type Ingester struct {
 
 // request is one Ingest call waiting for its batch.
 type request struct {
-	d   store.NewReceipt
-	key string // Redis key; "" without a delivery id
+	d store.NewReceipt
+	// key is the Redis key, and what copies in a batch are coalesced by;
+	// "" when the delivery is not de-duplicated (no delivery id, and the
+	// content window is off).
+	key string
+	// content is set when the delivery is de-duplicated by its body.
+	content *store.ContentKey
 
 	res    Result
 	stored bool // res is a receipt this request's insert committed
@@ -160,11 +200,36 @@ func (s *Ingester) newRequest(d store.NewReceipt) (*request, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &request{d: d}
-	if d.DeliveryID != "" {
+	r := &request{}
+	switch {
+	case d.DeliveryID != "":
 		r.key = s.cfg.KeyPrefix + webhook.IdempotencyKey(d.Source, d.DeliveryID)
+	case s.cfg.ContentWindow > 0:
+		sum := sha256.Sum256(d.Body)
+		d.ContentSHA256 = sum[:]
+		r.content = &store.ContentKey{Source: d.Source, SHA256: sum}
+		r.key = s.cfg.KeyPrefix + "wh:" + d.Source + ":body:" + hex.EncodeToString(sum[:])
 	}
+	r.d = d
 	return r, nil
+}
+
+// ttl is how long Redis remembers r's delivery.
+func (s *Ingester) ttl(r *request) time.Duration {
+	if r.content != nil {
+		return s.cfg.ContentWindow
+	}
+	return idempotencyTTL
+}
+
+// lockKey is the advisory lock that serialises the storing of one body
+// from one source (see the package comment): 64 bits of a hash of both.
+func lockKey(k store.ContentKey) int64 {
+	h := sha256.New()
+	h.Write([]byte(k.Source))
+	h.Write([]byte{0})
+	h.Write(k.SHA256[:])
+	return int64(binary.BigEndian.Uint64(h.Sum(nil)))
 }
 
 // commit stores one batch and answers every request in it.
@@ -227,16 +292,33 @@ func (s *Ingester) insert(ctx context.Context, reqs []*request) error {
 		return nil
 	}
 	rows := make([]store.NewReceipt, len(reqs))
+	var locks []int64
 	for i, r := range reqs {
 		rows[i] = r.d
+		if r.content != nil {
+			locks = append(locks, lockKey(*r.content))
+		}
 	}
+	// In key order, like the locks: two instances inserting the same
+	// delivery ids then wait for each other in one direction only, never
+	// in a cycle (a deadlock).
+	slices.SortFunc(rows, func(a, b store.NewReceipt) int {
+		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.DeliveryID, b.DeliveryID))
+	})
+	slices.Sort(locks)
 	tx, err := s.cfg.Pool.Begin(ctx)
 	if err != nil {
 		return store.Classify(err, "begin")
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 
-	stored, err := store.New(tx).InsertReceipts(ctx, rows)
+	st := store.New(tx)
+	if len(locks) > 0 {
+		if err := st.LockContent(ctx, locks); err != nil {
+			return err
+		}
+	}
+	stored, err := st.InsertReceipts(ctx, rows, s.cfg.ContentWindow)
 	if err != nil {
 		return err
 	}
@@ -265,35 +347,61 @@ func (s *Ingester) insert(ctx context.Context, reqs []*request) error {
 }
 
 // readOriginals gives each request that insert found stored before (the
-// insert waited for any concurrent copy to commit or roll back) the
-// original receipt, as a duplicate.
+// insert waited for any concurrent copy to commit) the original receipt,
+// as a duplicate.
 func (s *Ingester) readOriginals(ctx context.Context, reqs []*request) {
-	var keys []store.DeliveryKey
-	var dups []*request
+	var byDelivery, byContent []*request
 	for _, r := range reqs {
-		if r.err == nil && !r.stored {
-			dups = append(dups, r)
-			keys = append(keys, store.DeliveryKey{Source: r.d.Source, DeliveryID: r.d.DeliveryID})
+		switch {
+		case r.err != nil || r.stored:
+		case r.content != nil:
+			byContent = append(byContent, r)
+		default:
+			byDelivery = append(byDelivery, r)
 		}
 	}
-	if len(dups) == 0 {
-		return
+	st := store.New(s.cfg.Pool)
+	if len(byDelivery) > 0 {
+		keys := make([]store.DeliveryKey, len(byDelivery))
+		for i, r := range byDelivery {
+			keys[i] = store.DeliveryKey{Source: r.d.Source, DeliveryID: r.d.DeliveryID}
+		}
+		originals, err := st.ReceiptsByDelivery(ctx, keys)
+		answerDuplicates(byDelivery, originals, err, func(rc store.Receipt) store.DeliveryKey {
+			return store.DeliveryKey{Source: rc.Source, DeliveryID: rc.DeliveryID}
+		}, func(r *request) store.DeliveryKey {
+			return store.DeliveryKey{Source: r.d.Source, DeliveryID: r.d.DeliveryID}
+		})
 	}
-	originals, err := store.New(s.cfg.Pool).ReceiptsByDelivery(ctx, keys)
+	if len(byContent) > 0 {
+		keys := make([]store.ContentKey, len(byContent))
+		for i, r := range byContent {
+			keys[i] = *r.content
+		}
+		originals, err := st.ReceiptsByContent(ctx, keys)
+		answerDuplicates(byContent, originals, err, func(rc store.Receipt) store.ContentKey {
+			return store.ContentKey{Source: rc.Source, SHA256: [32]byte(rc.ContentSHA256)}
+		}, func(r *request) store.ContentKey { return *r.content })
+	}
+}
+
+// answerDuplicates answers each request in dups with the original whose
+// key matches its own, or with err.
+func answerDuplicates[K comparable](dups []*request, originals []store.Receipt, err error, keyOf func(store.Receipt) K, reqKey func(*request) K) {
 	if err != nil {
 		for _, r := range dups {
 			r.err = err
 		}
 		return
 	}
-	byKey := make(map[store.DeliveryKey]store.Receipt, len(originals))
+	byKey := make(map[K]store.Receipt, len(originals))
 	for _, o := range originals {
-		byKey[store.DeliveryKey{Source: o.Source, DeliveryID: o.DeliveryID}] = o
+		byKey[keyOf(o)] = o
 	}
 	for _, r := range dups {
-		o, ok := byKey[store.DeliveryKey{Source: r.d.Source, DeliveryID: r.d.DeliveryID}]
+		o, ok := byKey[reqKey(r)]
 		if !ok { // pruned between the insert and this read
-			r.err = fmt.Errorf("the original receipt of %s delivery %q is gone", r.d.Source, r.d.DeliveryID)
+			r.err = fmt.Errorf("the original receipt of a %s delivery is gone", r.d.Source)
 			continue
 		}
 		r.res = Result{Receipt: o, Duplicate: true}
@@ -347,7 +455,10 @@ func (s *Ingester) knownDuplicates(ctx context.Context, batch []*request) []*req
 	}
 	todo := batch[:0:0]
 	for _, r := range batch {
-		if row, ok := byID[seen[r]]; ok {
+		row, ok := byID[seen[r]]
+		// A body seen longer ago than the window is new again (Redis may
+		// still hold its key after WEBHOOK_DEDUPE_WINDOW was shortened).
+		if ok && (r.content == nil || time.Since(row.CreatedAt) < s.cfg.ContentWindow) {
 			r.res = Result{Receipt: row, Duplicate: true}
 			continue
 		}
@@ -367,7 +478,7 @@ func (s *Ingester) remember(ctx context.Context, reqs []*request) {
 	pipe := s.cfg.Redis.Pipeline()
 	for _, r := range reqs {
 		if r.key != "" && r.err == nil {
-			pipe.Set(ctx, r.key, r.res.Receipt.ID.String(), idempotencyTTL)
+			pipe.Set(ctx, r.key, r.res.Receipt.ID.String(), s.ttl(r))
 		}
 	}
 	if pipe.Len() == 0 {
@@ -379,5 +490,6 @@ func (s *Ingester) remember(ctx context.Context, reqs []*request) {
 }
 
 func (s *Ingester) redisUnavailable(err error) {
-	s.cfg.Logger.Warn("redis unavailable for webhook idempotency; relying on Postgres", slog.String("error", err.Error()))
+	s.cfg.Logger.Log(context.Background(), redisbreaker.LogLevel(err), "redis unavailable for webhook idempotency; relying on Postgres",
+		slog.String("error", err.Error()))
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -235,4 +236,111 @@ func TestConcurrentDeliveriesAreCommittedTogether(t *testing.T) {
 	require.Equal(t, n-len(byDelivery), duplicates)
 	require.ElementsMatch(t, receipts, jobReceipts)
 	require.Greater(t, largest, 1, "with one committer, deliveries arriving during a commit share the next one")
+}
+
+// Without a delivery id, a copy of a body from the same source within the
+// window is a duplicate: in one batch, across batches, through Redis and
+// through Postgres alone. Another source's copy, a copy after the window
+// and, with the window off, every copy are new deliveries.
+func TestDeliveriesWithoutIDAreDeduplicatedByContent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	cfg := b.cfg
+	cfg.ContentWindow = time.Hour
+	s := New(cfg)
+
+	batch := []*request{
+		s.mustRequest(t, delivery("", `{"n":1}`)),
+		s.mustRequest(t, delivery("", `{"n":1}`)), // a copy in the same batch
+		s.mustRequest(t, delivery("", `{"n":2}`)),
+	}
+	s.commit(batch)
+	for _, r := range batch {
+		require.NoError(t, r.err)
+	}
+	original := batch[0].res.Receipt
+	require.False(t, batch[0].res.Duplicate)
+	require.True(t, batch[1].res.Duplicate)
+	require.Equal(t, original.ID, batch[1].res.Receipt.ID)
+	require.False(t, batch[2].res.Duplicate)
+	require.Empty(t, original.DeliveryID, "no delivery id is invented")
+
+	noRedis := cfg
+	noRedis.Redis = nil
+	for name, st := range map[string]*Ingester{"redis": s, "postgres": New(noRedis)} {
+		again, err := st.Ingest(ctx, delivery("", `{"n":1}`))
+		require.NoError(t, err, name)
+		require.True(t, again.Duplicate, name)
+		require.Equal(t, original.ID, again.Receipt.ID, name)
+	}
+	other := delivery("", `{"n":1}`)
+	other.Source = "other"
+	res, err := s.Ingest(ctx, other)
+	require.NoError(t, err)
+	require.False(t, res.Duplicate, "the same body from another source is another delivery")
+
+	// Once the original is older than the window, the body is new again,
+	// through Redis (which still remembers it) and Postgres alike.
+	_, err = b.pool.Exec(ctx, "UPDATE webhook_receipts SET created_at = created_at - interval '2 hours'")
+	require.NoError(t, err)
+	later, err := s.Ingest(ctx, delivery("", `{"n":1}`))
+	require.NoError(t, err)
+	require.False(t, later.Duplicate)
+	again, err := New(noRedis).Ingest(ctx, delivery("", `{"n":1}`))
+	require.NoError(t, err)
+	require.True(t, again.Duplicate)
+	require.Equal(t, later.Receipt.ID, again.Receipt.ID, "the window runs from the newest copy stored")
+
+	receipts, jobReceipts := b.stored(t)
+	require.Len(t, receipts, 4)
+	require.ElementsMatch(t, receipts, jobReceipts)
+
+	// With the window off, every copy is stored.
+	off := b.cfg
+	off.ContentWindow = 0
+	for range 2 {
+		res, err := New(off).Ingest(ctx, delivery("", `{"n":1}`))
+		require.NoError(t, err)
+		require.False(t, res.Duplicate)
+	}
+	receipts, _ = b.stored(t)
+	require.Len(t, receipts, 6)
+}
+
+// A storm of copies of one body without a delivery id, posted to two
+// instances at once (each with its own group commit) with Redis or
+// without, makes one row and one job.
+func TestContentDuplicateStormAcrossInstances(t *testing.T) {
+	t.Parallel()
+	for _, withRedis := range []bool{true, false} {
+		t.Run(fmt.Sprintf("redis=%v", withRedis), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			cfg := b.cfg
+			cfg.ContentWindow = 24 * time.Hour
+			if !withRedis {
+				cfg.Redis = nil
+			}
+			instances := []*Ingester{New(cfg), New(cfg)}
+			const n = 200
+			ids := make([]uuid.UUID, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					// Two bodies, so batches hold several keys to lock.
+					res, err := instances[i%2].Ingest(context.Background(), delivery("", fmt.Sprintf(`{"storm":%d}`, i%4/2)))
+					require.NoError(t, err)
+					ids[i] = res.Receipt.ID
+				})
+			}
+			wg.Wait()
+			receipts, jobReceipts := b.stored(t)
+			require.Len(t, receipts, 2, "one row per body")
+			require.ElementsMatch(t, receipts, jobReceipts, "one job per row")
+			for i := range n {
+				require.Contains(t, receipts, ids[i], "every copy is answered with the stored receipt")
+			}
+		})
+	}
 }

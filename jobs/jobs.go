@@ -25,6 +25,10 @@ type Config struct {
 	FetchPollInterval time.Duration
 	// PruneInterval is how often the retention job runs; zero disables it.
 	PruneInterval time.Duration
+	// JobTimeout and RescueAfter: see timeouts.go. Zero uses River's
+	// defaults (1 minute, 1 hour).
+	JobTimeout  time.Duration
+	RescueAfter time.Duration
 }
 
 // WorkerDeps is what workers need from the process.
@@ -35,12 +39,14 @@ type WorkerDeps struct {
 	WebhookRetention time.Duration
 	// WebhookHandlers are run by process-webhook jobs; nil runs none.
 	WebhookHandlers *WebhookHandlers
+	// JobTimeout is Config.JobTimeout, which random-text adds its delay to.
+	JobTimeout time.Duration
 }
 
 // NewWorkers registers every job kind Bespin works.
 func NewWorkers(deps WorkerDeps) *river.Workers {
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &RandomTextWorker{})
+	river.AddWorker(workers, &RandomTextWorker{JobTimeout: deps.JobTimeout})
 	river.AddWorker(workers, &PruneWebhookReceiptsWorker{Logger: deps.Logger, Pool: deps.Pool, Retention: deps.WebhookRetention})
 	river.AddWorker(workers, &ProcessWebhookWorker{Logger: deps.Logger, Pool: deps.Pool, Handlers: deps.WebhookHandlers})
 	return workers
@@ -57,6 +63,7 @@ func NewClient(pool *pgxpool.Pool, workers *river.Workers, cfg Config) (*river.C
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}}
 		rc.FetchCooldown = cfg.FetchCooldown
 		rc.FetchPollInterval = cfg.FetchPollInterval
+		rc.JobTimeout, rc.RescueStuckJobsAfter = cfg.JobTimeout, cfg.RescueAfter
 		if cfg.PruneInterval > 0 {
 			// Only the elected leader enqueues periodic jobs, so one prune
 			// runs at a time however many instances there are.

@@ -37,6 +37,7 @@ type RandomTextOutput struct {
 // RandomTextWorker generates the text.
 type RandomTextWorker struct {
 	river.WorkerDefaults[RandomTextArgs]
+	JobTimeout time.Duration // the time allowed on top of the delay; see Timeout
 }
 
 const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"

@@ -18,6 +18,7 @@ type Metrics struct {
 
 	RateLimitFailOpen *prometheus.CounterVec // scope
 	RateLimited       *prometheus.CounterVec // scope
+	RedisUp           prometheus.Gauge
 
 	WebhooksReceived *prometheus.CounterVec // source, outcome
 	WebhookBatchSize prometheus.Histogram
@@ -49,6 +50,10 @@ func New() *Metrics {
 			Name: "bespin_ratelimit_rejected_total",
 			Help: "Requests refused with 429 by the rate limiter.",
 		}, []string{"scope"}),
+		RedisUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bespin_redis_up",
+			Help: "1 while Redis answers, 0 while it is skipped as unavailable (rate limits fail open, idempotency relies on Postgres).",
+		}),
 		WebhooksReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bespin_webhooks_received_total",
 			Help: "Webhook deliveries by source and outcome (stored, duplicate, unauthorized, invalid, ...).",
@@ -76,7 +81,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPRequestDuration,
-		m.RateLimitFailOpen, m.RateLimited,
+		m.RateLimitFailOpen, m.RateLimited, m.RedisUp,
 		m.WebhooksReceived, m.WebhookBatchSize,
 		m.WebSocketConnections, m.ListenerReconnects, m.NotificationLag,
 	)

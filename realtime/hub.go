@@ -3,6 +3,8 @@ package realtime
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -50,6 +52,13 @@ func (h *Hub) HasTopic(topic string) bool {
 	defer h.mu.Unlock()
 	_, ok := h.topics[topic]
 	return ok
+}
+
+// Topics lists the topics, sorted.
+func (h *Hub) Topics() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Sorted(maps.Keys(h.topics))
 }
 
 // HasSubscribers reports whether anyone streams topic, so a feed can skip

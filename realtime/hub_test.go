@@ -244,7 +244,9 @@ func TestServeJobReturnsAfterUpgrade(t *testing.T) {
 	returned := make(chan struct{}, 1)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, _ := strconv.ParseInt(r.URL.Query().Get("job_id"), 10, 64)
-		b.server.ServeJob(w, r, id, "random-text")
+		adm, err := b.server.Admit(peer(r))
+		require.NoError(t, err)
+		b.server.ServeJob(w, r, adm, id, "random-text")
 		returned <- struct{}{}
 	}))
 	t.Cleanup(ts.Close)

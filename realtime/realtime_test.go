@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -93,12 +94,17 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	}
 	srv := NewServer(cfg)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		adm, err := srv.Admit(peer(r))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusTooManyRequests)
+			return
+		}
 		if topic := r.URL.Query().Get("topic"); topic != "" {
-			srv.ServeTopic(w, r, topic)
+			srv.ServeTopic(w, r, adm, topic)
 			return
 		}
 		id, _ := strconv.ParseInt(r.URL.Query().Get("job_id"), 10, 64)
-		srv.ServeJob(w, r, id, "random-text")
+		srv.ServeJob(w, r, adm, id, "random-text")
 	}))
 	t.Cleanup(func() {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -283,6 +289,12 @@ func TestListenerResyncsAfterOutage(t *testing.T) {
 	require.Equal(t, "completed", st.Status)
 	requireClose(t, conn, websocket.CloseNormalClosure)
 	require.Eventually(t, func() bool { return testutil.ToFloat64(b.metrics.ListenerReconnects) >= 1 }, 5*time.Second, 10*time.Millisecond)
+}
+
+// peer is r's client address (httpapi's, without proxies).
+func peer(r *http.Request) netip.Addr {
+	ap, _ := netip.ParseAddrPort(r.RemoteAddr)
+	return ap.Addr()
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -2,8 +2,11 @@ package realtime
 
 import (
 	"context"
+	"encoding/base64"
+	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -27,6 +30,9 @@ type ServerConfig struct {
 	// which such clients do not have.
 	AllowedOrigins []string
 	Development    bool
+	// MaxConnsPerClient caps the connections one client address may hold
+	// open at once (Admit refuses more); 0 leaves them uncapped.
+	MaxConnsPerClient int
 
 	// Timings; zero means the default.
 	WriteTimeout time.Duration // per message (10s)
@@ -35,8 +41,9 @@ type ServerConfig struct {
 }
 
 // Server upgrades and serves WebSocket connections. httpapi validates the
-// request (ids, 404, origin, token) and calls ServeJob or ServeTopic, so
-// that every refusal is a normal JSON error sent before upgrading.
+// request (ids, 404, origin, token, CheckHandshake), takes a slot for the
+// client's address (Admit) and calls ServeJob or ServeTopic, so that every
+// refusal is a normal JSON error sent before upgrading.
 //
 // A connection costs one goroutine while idle: its reader, which answers
 // pings and notices a client gone or silent. The handler returns right
@@ -50,7 +57,8 @@ type Server struct {
 
 	mu        sync.Mutex
 	conns     map[*wsConn]struct{}
-	closing   chan struct{} // closed by Shutdown
+	perClient map[netip.Addr]int // connections (and admitted upgrades) per client address
+	closing   chan struct{}      // closed by Shutdown
 	shutdown  bool
 	pingStop  chan struct{} // closed when the last connection ends; nil: no pinger runs
 	pingSlots int
@@ -70,10 +78,11 @@ func NewServer(cfg ServerConfig) *Server {
 		cfg.PongTimeout = 2 * cfg.PingInterval
 	}
 	s := &Server{
-		cfg:     cfg,
-		origins: map[string]bool{},
-		conns:   map[*wsConn]struct{}{},
-		closing: make(chan struct{}),
+		cfg:       cfg,
+		origins:   map[string]bool{},
+		conns:     map[*wsConn]struct{}{},
+		perClient: map[netip.Addr]int{},
+		closing:   make(chan struct{}),
 	}
 	// Pings are spread over the interval in slots, one slot per tick, so
 	// that 10,000 connections do not all want a writer at once.
@@ -97,6 +106,76 @@ func NewServer(cfg ServerConfig) *Server {
 
 // HasTopic reports whether ?topic=name can be streamed.
 func (s *Server) HasTopic(name string) bool { return s.cfg.Hub.HasTopic(name) }
+
+// Topics lists what ?topic= can stream.
+func (s *Server) Topics() []string { return s.cfg.Hub.Topics() }
+
+// ErrNotWebSocket is CheckHandshake's answer to a plain HTTP request.
+var ErrNotWebSocket = errors.New("not a WebSocket handshake")
+
+// CheckHandshake reports why r is not a WebSocket opening handshake the
+// upgrader would accept (ErrNotWebSocket for a plain request; otherwise an
+// error naming the header), so the caller can refuse it in its own error
+// shape instead of the upgrader's plain text. The mux has checked GET.
+func CheckHandshake(r *http.Request) error {
+	if !websocket.IsWebSocketUpgrade(r) {
+		return ErrNotWebSocket
+	}
+	if r.Header.Get("Sec-Websocket-Version") != "13" {
+		return errors.New("the Sec-WebSocket-Version header must be 13")
+	}
+	if key, err := base64.StdEncoding.DecodeString(r.Header.Get("Sec-Websocket-Key")); err != nil || len(key) != 16 {
+		return errors.New("the Sec-WebSocket-Key header must be 16 random bytes in base64")
+	}
+	return nil
+}
+
+// ErrTooManyConnections is Admit's refusal: the client address holds
+// MaxConnsPerClient connections already.
+var ErrTooManyConnections = errors.New("too many WebSocket connections from this address")
+
+// MaxConnsPerClient is the configured cap per client address (0: none).
+func (s *Server) MaxConnsPerClient() int { return s.cfg.MaxConnsPerClient }
+
+// Admission is one connection slot of a client address, taken before
+// upgrading; ServeJob and ServeTopic hold it until the connection ends.
+type Admission struct {
+	s      *Server
+	client netip.Addr
+	once   sync.Once
+}
+
+// Admit takes a connection slot for client, or returns
+// ErrTooManyConnections when it holds MaxConnsPerClient already. A slot
+// that is not handed to ServeJob or ServeTopic must be released.
+func (s *Server) Admit(client netip.Addr) (*Admission, error) {
+	a := &Admission{s: s, client: client}
+	if s.cfg.MaxConnsPerClient <= 0 || !client.IsValid() {
+		return a, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perClient[client] >= s.cfg.MaxConnsPerClient {
+		return nil, ErrTooManyConnections
+	}
+	s.perClient[client]++
+	return a, nil
+}
+
+// Release gives the slot back; only the first call counts.
+func (a *Admission) Release() {
+	a.once.Do(func() {
+		s := a.s
+		if s.cfg.MaxConnsPerClient <= 0 || !a.client.IsValid() {
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.perClient[a.client]--; s.perClient[a.client] <= 0 {
+			delete(s.perClient, a.client)
+		}
+	})
+}
 
 // OriginAllowed applies the origin policy to r.
 func (s *Server) OriginAllowed(r *http.Request) bool {
@@ -123,10 +202,11 @@ func (s *Server) OriginAllowed(r *http.Request) bool {
 
 // ServeJob upgrades r and streams job id's statuses: the current one
 // first, then every change, and closes with 1000 after a terminal one. It
-// returns once the connection is set up; the connection lives on.
-func (s *Server) ServeJob(w http.ResponseWriter, r *http.Request, id int64, kind string) {
+// returns once the connection is set up; the connection lives on, holding
+// adm until it ends.
+func (s *Server) ServeJob(w http.ResponseWriter, r *http.Request, adm *Admission, id int64, kind string) {
 	sub := s.cfg.Hub.subscribeJob(id, kind)
-	c := s.upgrade(w, r, sub, func() { s.cfg.Hub.unsubscribeJob(id, sub) })
+	c := s.upgrade(w, r, adm, sub, func() { s.cfg.Hub.unsubscribeJob(id, sub) })
 	if c == nil {
 		return
 	}
@@ -135,10 +215,11 @@ func (s *Server) ServeJob(w http.ResponseWriter, r *http.Request, id int64, kind
 }
 
 // ServeTopic upgrades r and streams everything published on topic. It
-// returns once the connection is set up.
-func (s *Server) ServeTopic(w http.ResponseWriter, r *http.Request, topic string) {
+// returns once the connection is set up; the connection holds adm until
+// it ends.
+func (s *Server) ServeTopic(w http.ResponseWriter, r *http.Request, adm *Admission, topic string) {
 	sub := s.cfg.Hub.subscribeTopic(topic)
-	c := s.upgrade(w, r, sub, func() { s.cfg.Hub.unsubscribeTopic(topic, sub) })
+	c := s.upgrade(w, r, adm, sub, func() { s.cfg.Hub.unsubscribeTopic(topic, sub) })
 	if c == nil {
 		return
 	}
@@ -151,22 +232,25 @@ type wsConn struct {
 	ws          *websocket.Conn
 	sub         *subscriber
 	unsubscribe func()
+	adm         *Admission
 	slot        int // ping slot
 }
 
 // upgrade upgrades r, registers the connection and starts its reader.
-// On failure it unsubscribes sub and returns nil.
-func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, sub *subscriber, unsubscribe func()) *wsConn {
+// On failure it unsubscribes sub, releases adm and returns nil.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, adm *Admission, sub *subscriber, unsubscribe func()) *wsConn {
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		unsubscribe()
+		adm.Release()
 		return nil // the upgrader has answered the client
 	}
-	c := &wsConn{s: s, ws: ws, sub: sub, unsubscribe: unsubscribe}
+	c := &wsConn{s: s, ws: ws, sub: sub, unsubscribe: unsubscribe, adm: adm}
 	s.mu.Lock()
 	if s.shutdown {
 		s.mu.Unlock()
 		unsubscribe()
+		adm.Release()
 		msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")
 		ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(s.cfg.WriteTimeout)) //nolint:errcheck
 		ws.Close()
@@ -219,6 +303,7 @@ func (c *wsConn) finish() {
 	c.sub.end()
 	c.ws.Close()
 	c.unsubscribe()
+	c.adm.Release()
 	s := c.s
 	s.mu.Lock()
 	delete(s.conns, c)

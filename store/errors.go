@@ -99,6 +99,7 @@ func kindOfSQLState(code string) error {
 	case "22", "23": // data exception, integrity constraint violation
 		return ErrInvalidData
 	case "08", // connection exception
+		"40", // transaction rollback: deadlock, serialization failure (nothing committed; a retry succeeds)
 		"53", // insufficient resources (too many connections, disk full, out of memory)
 		"57", // operator intervention: admin shutdown, crash shutdown, cannot connect now, query canceled
 		"58": // system error (I/O)

@@ -29,12 +29,16 @@ type Receipt struct {
 	ClientAddr  netip.Addr // zero when unknown
 	CreatedAt   time.Time
 	ProcessedAt *time.Time // nil until its process-webhook job has run
+	// ContentSHA256 is the body's SHA-256 when the receipt is
+	// de-duplicated by content (it has no delivery id); nil otherwise.
+	ContentSHA256 []byte
 }
 
 func receiptFromRow(r db.WebhookReceipt) Receipt {
 	out := Receipt{
 		ID: r.ID, Source: r.Source, Event: r.Event, Body: r.Body, Payload: r.Payload, Headers: r.Headers,
 		Signature: r.Signature, Verified: r.Verified, CreatedAt: r.CreatedAt, ProcessedAt: r.ProcessedAt,
+		ContentSHA256: r.ContentSha256,
 	}
 	if r.DeliveryID != nil {
 		out.DeliveryID = *r.DeliveryID
@@ -60,28 +64,38 @@ type NewReceipt struct {
 	Source     string
 	Event      string
 	DeliveryID string // "" when the delivery carried none
-	Body       []byte
-	Payload    []byte
-	Headers    []byte
-	Signature  string
-	Verified   bool
-	ClientAddr netip.Addr // zero when unknown
+	// ContentSHA256 is the SHA-256 of Body when the delivery is to be
+	// de-duplicated by content (it has no delivery id); nil otherwise.
+	ContentSHA256 []byte
+	Body          []byte
+	Payload       []byte
+	Headers       []byte
+	Signature     string
+	Verified      bool
+	ClientAddr    netip.Addr // zero when unknown
 }
 
-// InsertReceipts stores the receipts in one statement, each unless its
-// (source, delivery id) is stored already: only the receipts stored now
-// are returned. A concurrent insert of the same delivery waits for the
-// first to commit or roll back, so exactly one wins.
-func (s *Store) InsertReceipts(ctx context.Context, rs []NewReceipt) ([]Receipt, error) {
+// InsertReceipts stores the receipts in one statement, each unless it is
+// stored already: by (source, delivery id), or by (source, content hash)
+// within contentWindow. Only the receipts stored now are returned. A
+// concurrent insert of the same delivery id waits for the first to commit
+// or roll back, so exactly one wins; copies by content are only caught
+// across concurrent transactions when each holds LockContent first.
+func (s *Store) InsertReceipts(ctx context.Context, rs []NewReceipt, contentWindow time.Duration) ([]Receipt, error) {
 	n := len(rs)
 	p := db.WebhookReceiptInsertManyParams{
 		Ids: make([]uuid.UUID, n), Sources: make([]string, n), Events: make([]string, n),
-		DeliveryIds: make([]string, n), Bodies: make([][]byte, n), Payloads: make([][]byte, n),
+		DeliveryIds: make([]string, n), ContentSha256s: make([][]byte, n), Bodies: make([][]byte, n), Payloads: make([][]byte, n),
 		Headers: make([][]byte, n), Signatures: make([]string, n), Verified: make([]bool, n),
-		ClientAddrs: make([]string, n),
+		ClientAddrs:          make([]string, n),
+		ContentWindowSeconds: contentWindow.Seconds(),
 	}
 	for i, r := range rs {
 		p.Ids[i], p.Sources[i], p.Events[i], p.DeliveryIds[i] = r.ID, r.Source, r.Event, r.DeliveryID
+		p.ContentSha256s[i] = r.ContentSHA256
+		if p.ContentSha256s[i] == nil {
+			p.ContentSha256s[i] = []byte{} // the query's stand-in for NULL
+		}
 		p.Bodies[i], p.Payloads[i], p.Headers[i] = r.Body, r.Payload, r.Headers
 		p.Signatures[i], p.Verified[i] = r.Signature, r.Verified
 		if r.ClientAddr.IsValid() {
@@ -93,6 +107,14 @@ func (s *Store) InsertReceipts(ctx context.Context, rs []NewReceipt) ([]Receipt,
 		return nil, Classify(err, "insert receipts")
 	}
 	return receiptsFromRows(rows), nil
+}
+
+// LockContent takes a transaction-scoped advisory lock on each key, in
+// the order given (sort them, so that two transactions never wait for
+// each other in a cycle). Call it on New(tx): the locks are held until
+// the transaction ends.
+func (s *Store) LockContent(ctx context.Context, keys []int64) error {
+	return Classify(s.q.WebhookReceiptLockContent(ctx, s.conn, keys), "lock content keys")
 }
 
 // Receipt reads one receipt; ErrNotFound when there is none.
@@ -131,6 +153,27 @@ func (s *Store) ReceiptsByDelivery(ctx context.Context, keys []DeliveryKey) ([]R
 	rows, err := s.q.WebhookReceiptGetByDeliveryIDs(ctx, s.conn, p)
 	if err != nil {
 		return nil, Classify(err, "read original receipts")
+	}
+	return receiptsFromRows(rows), nil
+}
+
+// ContentKey names a delivery without a delivery id: its source and the
+// SHA-256 of its body.
+type ContentKey struct {
+	Source string
+	SHA256 [32]byte
+}
+
+// ReceiptsByContent reads the newest stored receipt of each key.
+func (s *Store) ReceiptsByContent(ctx context.Context, keys []ContentKey) ([]Receipt, error) {
+	var p db.WebhookReceiptGetByContentParams
+	for _, k := range keys {
+		p.Sources = append(p.Sources, k.Source)
+		p.ContentSha256s = append(p.ContentSha256s, k.SHA256[:])
+	}
+	rows, err := s.q.WebhookReceiptGetByContent(ctx, s.conn, p)
+	if err != nil {
+		return nil, Classify(err, "read original receipts by content")
 	}
 	return receiptsFromRows(rows), nil
 }

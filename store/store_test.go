@@ -30,6 +30,7 @@ func TestKind(t *testing.T) {
 		{pg("08006"), store.ErrUnavailable}, // connection_failure
 		{pg("57P01"), store.ErrUnavailable}, // admin_shutdown
 		{pg("53300"), store.ErrUnavailable}, // too_many_connections
+		{pg("40P01"), store.ErrUnavailable}, // deadlock_detected
 		{pg("42P01"), nil},                  // undefined_table: a bug, not the client's
 		{fmt.Errorf("read: %w", pgx.ErrNoRows), store.ErrNotFound},
 		{fmt.Errorf("insert receipts: %w", io.ErrUnexpectedEOF), store.ErrUnavailable},

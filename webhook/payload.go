@@ -18,7 +18,7 @@ type Encoding int
 
 const (
 	EncodingJSON Encoding = iota + 1 // application/json or any +json type
-	EncodingForm                     // application/x-www-form-urlencoded with payload=<json> (GitHub)
+	EncodingForm                     // application/x-www-form-urlencoded: payload=<json> (GitHub), or fields (Slack, Twilio)
 )
 
 // EncodingOf maps a Content-Type header to an Encoding; ok is false for
@@ -43,7 +43,8 @@ type Delivery struct {
 	// DeliveryID identifies the delivery for idempotency; empty when the
 	// sender gave none (such deliveries cannot be de-duplicated).
 	DeliveryID string
-	// Payload is the JSON document: the body, or a form's payload field.
+	// Payload is the JSON document: the body, a form's payload field, or
+	// (configured schemes) an object of the form's fields.
 	Payload []byte
 }
 
@@ -51,15 +52,23 @@ type Delivery struct {
 // id of a delivery whose signature v has verified. Errors wrap
 // ErrInvalidPayload or ErrMissingEvent.
 func ParsePayload(v Verification, h http.Header, enc Encoding, body []byte) (Delivery, error) {
+	if v.spec != nil {
+		return parseConfigured(v.spec, h, enc, body)
+	}
 	payload := body
 	if enc == EncodingForm {
+		if json.Valid(body) {
+			// curl -d's default Content-Type, on a JSON body.
+			return Delivery{}, &Error{Kind: ErrMediaType, Message: "The body is JSON but its Content-Type is " +
+				"application/x-www-form-urlencoded (curl -d's default): send it with Content-Type: application/json."}
+		}
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
-			return Delivery{}, invalidPayload("The form-encoded body cannot be parsed.")
+			return Delivery{}, invalidPayload("The body is not form-encoded as its Content-Type (application/x-www-form-urlencoded) says; send JSON with Content-Type: application/json.")
 		}
 		p := form.Get("payload")
 		if p == "" {
-			return Delivery{}, invalidPayload("A form-encoded delivery must carry its JSON in a payload field.")
+			return Delivery{}, invalidPayload("Content-Type application/x-www-form-urlencoded needs the JSON in a payload field (as GitHub sends it); to send JSON as the body, use Content-Type: application/json.")
 		}
 		payload = []byte(p)
 	}
@@ -88,12 +97,36 @@ func ParsePayload(v Verification, h http.Header, enc Encoding, body []byte) (Del
 	default:
 		d.Event = firstNonEmpty(v.Event, stringField(payload, "event"))
 	}
+	return d.complete(h, eventHint(v.Scheme))
+}
+
+// parseConfigured is ParsePayload for a source with a configured scheme:
+// the payload may be built from a form (see SchemeSpec.payload), and the
+// event and delivery id come from where the scheme says.
+func parseConfigured(spec *SchemeSpec, h http.Header, enc Encoding, body []byte) (Delivery, error) {
+	payload, err := spec.payload(enc, body)
+	if err != nil {
+		return Delivery{}, err
+	}
+	if !utf8.Valid(payload) || !json.Valid(payload) {
+		return Delivery{}, invalidPayload("The payload is not valid JSON.")
+	}
+	d := Delivery{
+		Payload:    payload,
+		Event:      spec.lookup(spec.event, h, payload),
+		DeliveryID: spec.lookup(spec.id, h, payload),
+	}
+	return d.complete(h, spec.eventHint())
+}
+
+// complete falls back to the generic delivery id headers and checks what
+// the database will hold.
+func (d Delivery) complete(h http.Header, hint string) (Delivery, error) {
 	if d.DeliveryID == "" {
 		d.DeliveryID = firstNonEmpty(strings.TrimSpace(h.Get(HeaderIdempotencyKey)), strings.TrimSpace(h.Get(HeaderWebhookID)))
 	}
-
 	if d.Event == "" {
-		return Delivery{}, missingEvent("%s", eventHint(v.Scheme))
+		return Delivery{}, missingEvent("%s", hint)
 	}
 	if !printable(d.Event, MaxEventLength) {
 		return Delivery{}, invalidPayload("The event type must be at most %d printable characters.", MaxEventLength)
@@ -204,6 +237,12 @@ var redacted = map[string]bool{
 // RedactedValue replaces redacted header values.
 const RedactedValue = "[redacted]"
 
+// redactedName reports whether RedactHeaders redacts header k.
+func redactedName(k string) bool {
+	ck := http.CanonicalHeaderKey(k)
+	return redacted[ck] || sensitiveName(ck)
+}
+
 // RedactHeaders returns a copy of h with credentials and signatures
 // replaced by RedactedValue: known names, and any name that mentions a
 // signature, secret, token, password or auth.
@@ -211,7 +250,7 @@ func RedactHeaders(h http.Header) map[string][]string {
 	out := make(map[string][]string, len(h))
 	for k, vs := range h {
 		ck := http.CanonicalHeaderKey(k)
-		if redacted[ck] || sensitiveName(ck) {
+		if redactedName(ck) {
 			out[ck] = []string{RedactedValue}
 			continue
 		}

@@ -45,6 +45,7 @@ type Source struct {
 	standardKeys [][]byte           // Standard Webhooks: whsec_ secrets base64-decoded
 	publicKeys   []*ecdsa.PublicKey // SendGrid's signed event webhook
 	tolerance    time.Duration
+	scheme       *SchemeSpec // WEBHOOK_SCHEME_<NAME>: the only scheme accepted; nil: any built-in one
 }
 
 // Disabled is a known source that has no credentials, and what enables it.
@@ -72,12 +73,17 @@ var builtin = []struct {
 	{"test", "TEST_WEBHOOK_SECRET", ""},
 }
 
-const genericPrefix = "WEBHOOK_SECRET_"
+const (
+	genericPrefix = "WEBHOOK_SECRET_"
+	schemePrefix  = "WEBHOOK_SCHEME_"
+)
 
 // NewRegistry builds the registry from the environment. Every
 // secret variable may hold several comma-separated values (rotation); an
 // empty value inside a list is an error, while an empty variable counts as
 // unset. A source without credentials is disabled (see Disabled).
+// WEBHOOK_SCHEME_<NAME> gives source <name> its one signature scheme (see
+// ParseSchemeSpec); a source without one accepts every built-in scheme.
 func NewRegistry(vars env.Vars, opts Options) (*Registry, error) {
 	r := &Registry{sources: map[string]*Source{}}
 	source := func(name string) *Source {
@@ -109,19 +115,13 @@ func NewRegistry(vars env.Vars, opts Options) (*Registry, error) {
 	}
 
 	// WEBHOOK_SECRET_<NAME> adds source <name> (or more secrets to a
-	// built-in one). Sorted so errors are deterministic.
-	var generic []string
-	for k := range vars {
-		if strings.HasPrefix(k, genericPrefix) {
-			generic = append(generic, k)
-		}
+	// built-in one).
+	generic, err := sourceVars(vars, genericPrefix)
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(generic)
 	for _, k := range generic {
 		name := strings.ToLower(strings.TrimPrefix(k, genericPrefix))
-		if !ValidSourceName(name) {
-			return nil, &env.Error{Var: k, Problem: fmt.Sprintf("%q is not a usable source name (lower-cased it must match %s)", name, sourceName)}
-		}
 		secrets, err := secretList(k, vars[k])
 		if err != nil {
 			return nil, err
@@ -137,6 +137,26 @@ func NewRegistry(vars env.Vars, opts Options) (*Registry, error) {
 		s.DefaultSecret = true
 	}
 
+	schemes, err := sourceVars(vars, schemePrefix)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range schemes {
+		if strings.TrimSpace(vars[k]) == "" {
+			continue // empty counts as unset, as for secrets
+		}
+		name := strings.ToLower(strings.TrimPrefix(k, schemePrefix))
+		spec, err := ParseSchemeSpec(vars[k])
+		if err != nil {
+			return nil, &env.Error{Var: k, Problem: err.Error()}
+		}
+		s := r.sources[name]
+		if s == nil || len(s.hmacKeys) == 0 {
+			return nil, &env.Error{Var: k, Problem: fmt.Sprintf("source %q has no secret: set %s (the scheme says how deliveries are signed, the secret enables the source)", name, secretVar(name))}
+		}
+		s.scheme = &spec
+	}
+
 	for _, b := range builtin {
 		if _, ok := r.sources[b.name]; ok {
 			continue
@@ -148,6 +168,35 @@ func NewRegistry(vars env.Vars, opts Options) (*Registry, error) {
 		r.disabled = append(r.disabled, d)
 	}
 	return r, nil
+}
+
+// sourceVars lists the variables named prefix<NAME>, sorted so errors are
+// deterministic, refusing names that cannot name a source.
+func sourceVars(vars env.Vars, prefix string) ([]string, error) {
+	var out []string
+	for k := range vars {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	for _, k := range out {
+		name := strings.ToLower(strings.TrimPrefix(k, prefix))
+		if !ValidSourceName(name) {
+			return nil, &env.Error{Var: k, Problem: fmt.Sprintf("%q is not a usable source name (lower-cased it must match %s)", name, sourceName)}
+		}
+	}
+	return out, nil
+}
+
+// secretVar is the variable that holds source name's secrets.
+func secretVar(name string) string {
+	for _, b := range builtin {
+		if b.name == name {
+			return b.secretVar
+		}
+	}
+	return genericPrefix + strings.ToUpper(name)
 }
 
 func secretList(name, value string) ([]string, error) {

@@ -2,12 +2,12 @@ package webhook
 
 import (
 	"crypto/ecdsa"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -15,41 +15,92 @@ import (
 
 // Header names of the schemes.
 const (
-	HeaderGeneric          = "X-Webhook-Signature"
-	HeaderGenericEvent     = "X-Webhook-Event"
-	HeaderGitHub           = "X-Hub-Signature-256"
-	HeaderGitHubEvent      = "X-GitHub-Event"
-	HeaderGitHubDelivery   = "X-GitHub-Delivery"
-	HeaderStripe           = "Stripe-Signature"
-	HeaderSendGrid         = "X-Twilio-Email-Event-Webhook-Signature"
-	HeaderSendGridTime     = "X-Twilio-Email-Event-Webhook-Timestamp"
-	HeaderStandardID       = "Webhook-Id"
-	HeaderStandardTime     = "Webhook-Timestamp"
-	HeaderStandard         = "Webhook-Signature"
-	HeaderIdempotencyKey   = "Idempotency-Key"
-	HeaderWebhookID        = "X-Webhook-Id"
-	defaultSourceTolerance = 5 * time.Minute
+	HeaderGeneric        = "X-Webhook-Signature"
+	HeaderGenericEvent   = "X-Webhook-Event"
+	HeaderGitHub         = "X-Hub-Signature-256"
+	HeaderGitHubEvent    = "X-GitHub-Event"
+	HeaderGitHubDelivery = "X-GitHub-Delivery"
+	HeaderStripe         = "Stripe-Signature"
+	HeaderSendGrid       = "X-Twilio-Email-Event-Webhook-Signature"
+	HeaderSendGridTime   = "X-Twilio-Email-Event-Webhook-Timestamp"
+	HeaderStandardID     = "Webhook-Id"
+	HeaderStandardTime   = "Webhook-Timestamp"
+	HeaderStandard       = "Webhook-Signature"
+	HeaderIdempotencyKey = "Idempotency-Key"
+	HeaderWebhookID      = "X-Webhook-Id"
 )
+
+// Request is what Verify looks at: the headers and the body exactly as
+// received and, for schemes that sign it (Twilio's), the URL the sender
+// posted to. URL may be empty when no source signs it; RequestURL
+// reconstructs it from an *http.Request.
+type Request struct {
+	Header http.Header
+	Body   []byte
+	URL    string
+}
+
+// RequestURL is the URL a request was sent to, as the sender saw it:
+// scheme, host and the request target byte for byte. Behind a reverse
+// proxy the server sees its own scheme and maybe its own host, so
+// X-Forwarded-Proto and X-Forwarded-Host are believed, but only when
+// trustedPeer says the immediate peer (r.RemoteAddr) is a trusted proxy;
+// the caller owns that decision (TRUSTED_PROXIES). trustedPeer may be nil.
+func RequestURL(r *http.Request, trustedPeer func(netip.Addr) bool) string {
+	scheme, host := "http", r.Host
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if peer, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && trustedPeer != nil && trustedPeer(peer.Addr().Unmap()) {
+		if p := strings.ToLower(firstForwarded(r.Header, "X-Forwarded-Proto")); p == "http" || p == "https" {
+			scheme = p
+		}
+		if h := firstForwarded(r.Header, "X-Forwarded-Host"); h != "" && !strings.ContainsAny(h, "/?#@ ") {
+			host = h
+		}
+	}
+	target := r.RequestURI // as sent, escapes included
+	if !strings.HasPrefix(target, "/") {
+		target = r.URL.RequestURI() // absolute-form request line, or a request built in code
+	}
+	return scheme + "://" + host + target
+}
+
+// firstForwarded is the first hop's value of a proxy header: the one the
+// client-facing proxy wrote.
+func firstForwarded(h http.Header, name string) string {
+	v, _, _ := strings.Cut(h.Get(name), ",")
+	return strings.TrimSpace(v)
+}
 
 // Verification is what a good signature established.
 type Verification struct {
 	Scheme Scheme
 	// Signature is the signature header as received; it is stored in the
 	// receipt's signature column (and redacted from the stored headers).
+	// For a shared-token scheme (GitLab) it is RedactedValue: the token is
+	// the secret.
 	Signature string
 	// DeliveryID and Event come from the scheme's headers when it has them
 	// (GitHub, Standard Webhooks, X-Webhook-Event); ParsePayload completes
 	// them from the body.
 	DeliveryID string
 	Event      string
+
+	spec *SchemeSpec // the source's configured scheme, if it has one
 }
 
 // Verify checks the signature of a delivery to s over the exact body
-// received. The scheme is chosen by the headers present, most specific
-// first. Every configured secret (or key) is tried, and comparisons are
-// constant time. Errors wrap ErrUnauthorized and never contain the
-// expected signature.
-func (s *Source) Verify(h http.Header, body []byte, now time.Time) (Verification, error) {
+// received. A source with a configured scheme (WEBHOOK_SCHEME_<NAME>)
+// accepts that scheme only; any other chooses the scheme by the headers
+// present, most specific first. Every configured secret (or key) is tried,
+// and comparisons are constant time. Errors wrap ErrUnauthorized and never
+// contain the expected signature.
+func (s *Source) Verify(req Request, now time.Time) (Verification, error) {
+	if s.scheme != nil {
+		return s.verifyCustom(req, now)
+	}
+	h, body := req.Header, req.Body
 	switch {
 	case has(h, HeaderStandard):
 		return s.verifyStandard(h, body, now)
@@ -171,9 +222,17 @@ func (s *Source) verifySendGrid(h http.Header, body []byte, now time.Time) (Veri
 // the future as well as the past: a future timestamp would otherwise stay
 // valid for longer than the tolerance allows.
 func (s *Source) checkTime(ts, now time.Time) error {
-	tol := s.tolerance
+	return s.checkTimeWithin(ts, now, 0)
+}
+
+// checkTimeWithin is checkTime with a scheme's own tolerance (0: the
+// source's).
+func (s *Source) checkTimeWithin(ts, now time.Time, tol time.Duration) error {
 	if tol <= 0 {
-		tol = defaultSourceTolerance
+		tol = s.tolerance
+	}
+	if tol <= 0 {
+		tol = DefaultTolerance
 	}
 	d := now.Sub(ts)
 	if d > tol || d < -tol {
@@ -191,18 +250,7 @@ func (s *Source) matchHMAC(content []byte, candidates [][]byte) bool {
 // matchHMACKeys tries every key against every candidate without stopping
 // at the first match, comparing in constant time.
 func matchHMACKeys(keys [][]byte, content []byte, candidates [][]byte) bool {
-	match := false
-	for _, k := range keys {
-		mac := hmac.New(sha256.New, k)
-		mac.Write(content)
-		want := mac.Sum(nil)
-		for _, c := range candidates {
-			if hmac.Equal(want, c) {
-				match = true
-			}
-		}
-	}
-	return match
+	return matchMAC(sha256.New, keys, [][]byte{content}, candidates)
 }
 
 func signedContent(prefix string, body []byte) []byte {

@@ -1,7 +1,9 @@
 // Package webhook is the pure half of webhook receipt: the source registry
 // built from configuration, the signature schemes (seed generic HMAC,
-// GitHub, Stripe, SendGrid's ECDSA and Standard Webhooks), payload parsing
-// (event type and delivery id), header redaction and idempotency keys.
+// GitHub, Stripe, SendGrid's ECDSA and Standard Webhooks, and the
+// configurable scheme with its presets: Shopify, Slack, GitLab, Linear,
+// Paddle, Twilio), payload parsing (event type and delivery id), header
+// redaction and idempotency keys.
 //
 // It does no I/O (no network, no database, no clock of its own: callers pass
 // now), so every parser can be table-tested and fuzzed. httpapi does the
@@ -13,6 +15,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Scheme names a signature scheme.
@@ -37,11 +40,13 @@ var (
 	ErrInvalidPayload = errors.New("invalid payload")
 	// ErrMissingEvent: no event type could be found (400).
 	ErrMissingEvent = errors.New("missing event")
+	// ErrMediaType: the body is not what its Content-Type says (415).
+	ErrMediaType = errors.New("wrong media type")
 )
 
 // Error carries a client-facing message and one of the classes above.
 type Error struct {
-	Kind    error // ErrUnauthorized, ErrInvalidPayload or ErrMissingEvent
+	Kind    error // ErrUnauthorized, ErrInvalidPayload, ErrMissingEvent or ErrMediaType
 	Message string
 }
 
@@ -59,6 +64,14 @@ func invalidPayload(format string, args ...any) error {
 func missingEvent(format string, args ...any) error {
 	return &Error{Kind: ErrMissingEvent, Message: fmt.Sprintf(format, args...)}
 }
+
+// DefaultTolerance is the accepted difference between a signed timestamp
+// and now unless configured (WEBHOOK_TOLERANCE).
+const DefaultTolerance = 5 * time.Minute
+
+// DefaultMaxBodyBytes is the body cap unless configured
+// (WEBHOOK_MAX_BODY_BYTES). GitHub may send up to 25 MB.
+const DefaultMaxBodyBytes = 1 << 20
 
 // MaxDeliveryIDLength bounds delivery ids (the database refuses longer).
 const MaxDeliveryIDLength = 255

@@ -64,11 +64,11 @@ func TestGitHubDocumentedExample(t *testing.T) {
 	t.Parallel()
 	s := source(t, registry(t, "GITHUB_WEBHOOK_SECRET=It's a Secret to Everybody"), "github")
 	h := headers("X-Hub-Signature-256", "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
-	v, err := s.Verify(h, []byte("Hello, World!"), now)
+	v, err := s.Verify(webhook.Request{Header: h, Body: []byte("Hello, World!")}, now)
 	require.NoError(t, err)
 	require.Equal(t, webhook.SchemeGitHub, v.Scheme)
 
-	_, err = s.Verify(h, []byte("Hello, World?"), now)
+	_, err = s.Verify(webhook.Request{Header: h, Body: []byte("Hello, World?")}, now)
 	require.ErrorIs(t, err, webhook.ErrUnauthorized)
 }
 
@@ -84,7 +84,7 @@ func TestStandardWebhooksSpecVector(t *testing.T) {
 		"webhook-timestamp", "1614265330",
 		"webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
 	)
-	v, err := s.Verify(h, []byte(`{"test": 2432232314}`), time.Unix(1614265330, 0))
+	v, err := s.Verify(webhook.Request{Header: h, Body: []byte(`{"test": 2432232314}`)}, time.Unix(1614265330, 0))
 	require.NoError(t, err)
 	require.Equal(t, webhook.SchemeStandard, v.Scheme)
 	require.Equal(t, "msg_p5jXN8AQM9LWM0D4loKWxJek", v.DeliveryID)
@@ -194,7 +194,7 @@ func TestVerify(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			v, err := source(t, reg, tc.source).Verify(tc.h, []byte(tc.body), now)
+			v, err := source(t, reg, tc.source).Verify(webhook.Request{Header: tc.h, Body: []byte(tc.body)}, now)
 			if tc.scheme == "" {
 				require.ErrorIs(t, err, webhook.ErrUnauthorized)
 				var we *webhook.Error
@@ -215,7 +215,7 @@ func TestVerifyNeverEchoesExpected(t *testing.T) {
 	s := source(t, registry(t), "test")
 	body := `{"event":"x"}`
 	want := hmacHex("test-secret", body)
-	_, err := s.Verify(headers("X-Webhook-Signature", hmacHex("wrong", body)), []byte(body), now)
+	_, err := s.Verify(webhook.Request{Header: headers("X-Webhook-Signature", hmacHex("wrong", body)), Body: []byte(body)}, now)
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), want)
 	require.NotContains(t, err.Error(), "test-secret")

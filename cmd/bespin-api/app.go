@@ -20,12 +20,14 @@ import (
 
 	"github.com/bespin/bespin/httpapi"
 	"github.com/bespin/bespin/ingest"
+	"github.com/bespin/bespin/internal/redisbreaker"
 	"github.com/bespin/bespin/jobs"
 	"github.com/bespin/bespin/metrics"
 	"github.com/bespin/bespin/ratelimit"
 	"github.com/bespin/bespin/realtime"
 	"github.com/bespin/bespin/sql/migrations"
 	"github.com/bespin/bespin/store"
+	"github.com/bespin/bespin/web"
 	"github.com/bespin/bespin/webhook"
 )
 
@@ -41,6 +43,7 @@ type app struct {
 
 	pool    *pgxpool.Pool
 	redis   *redis.Client
+	breaker *redisbreaker.Breaker // skips Redis while it is unavailable
 	metrics *metrics.Metrics
 	store   *store.Store
 	river   *river.Client[pgx.Tx]
@@ -107,9 +110,9 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 	}
 	a := &app{
 		cfg: cfg, logger: logger, pool: pool, store: store.New(pool), metrics: metrics.New(),
-		redis:    newRedis(ctx, cfg, logger),
 		serveErr: make(chan error, 1), ready: make(chan struct{}),
 	}
+	a.redis, a.breaker = newRedis(ctx, cfg, logger, a.metrics)
 	a.metrics.CollectJobCounts(a.jobCounts)
 	return a, nil
 }
@@ -119,6 +122,7 @@ func (a *app) buildRiver(workers int) error {
 	jobsCfg := jobs.Config{
 		Logger: a.logger, MaxWorkers: workers,
 		FetchCooldown: a.cfg.JobFetchCooldown, FetchPollInterval: a.cfg.JobFetchPollInterval,
+		JobTimeout: a.cfg.JobTimeout, RescueAfter: a.cfg.JobRescueAfter,
 	}
 	if workers > 0 && a.cfg.WebhookRetention > 0 {
 		jobsCfg.PruneInterval = time.Hour
@@ -126,7 +130,7 @@ func (a *app) buildRiver(workers int) error {
 	rc, err := jobs.NewClient(a.pool, jobs.NewWorkers(jobs.WorkerDeps{
 		Logger: a.logger, Pool: a.pool,
 		WebhookHandlers:  jobs.NewWebhookHandlers(),
-		WebhookRetention: a.cfg.WebhookRetention,
+		WebhookRetention: a.cfg.WebhookRetention, JobTimeout: a.cfg.JobTimeout,
 	}), jobsCfg)
 	if err != nil {
 		return err
@@ -147,6 +151,7 @@ func (a *app) buildHTTP() error {
 	a.ws = realtime.NewServer(realtime.ServerConfig{
 		Hub: hub, Jobs: jobFeed, Logger: a.logger, Metrics: a.metrics,
 		AllowedOrigins: a.cfg.AllowedOrigins, Development: !a.cfg.production(),
+		MaxConnsPerClient: a.cfg.WSMaxConnectionsPerIP,
 	})
 	var riverUI http.Handler // a nil *riverui.Handler would not be a nil http.Handler
 	if a.cfg.RiverUI {
@@ -164,26 +169,31 @@ func (a *app) buildHTTP() error {
 		a.riverUI, riverUI = h, h
 	}
 	handler := httpapi.NewHandler(httpapi.Deps{
-		Logger: a.logger, Store: a.store, Pool: a.pool, River: a.river, Redis: a.redis, Metrics: a.metrics,
+		Logger: a.logger, Store: a.store, Pool: a.pool, River: a.river, Redis: a.redis, RedisBreaker: a.breaker, Metrics: a.metrics,
 		Ingester: ingest.New(ingest.Config{
 			Pool: a.pool, River: a.river, Redis: a.redis, KeyPrefix: a.cfg.RedisKeyPrefix, Logger: a.logger,
-			Announcer:    a.announcer,
-			ObserveBatch: func(n int) { a.metrics.WebhookBatchSize.Observe(float64(n)) },
+			ContentWindow: a.cfg.WebhookDedupeWindow,
+			Announcer:     a.announcer,
+			ObserveBatch:  func(n int) { a.metrics.WebhookBatchSize.Observe(float64(n)) },
 		}),
 		Limiter:  ratelimit.New(a.redis, a.cfg.RedisKeyPrefix+"rl:"),
 		Version:  version(),
 		Realtime: a.ws,
 		RiverUI:  riverUI,
+		Console:  web.Handler(),
 
 		APITokens: a.cfg.APITokens, SessionTTL: a.cfg.SessionTTL, PrivateJobs: a.cfg.production(),
 		TrustedProxies: a.cfg.TrustedProxies,
 		RateLimitJobs:  a.cfg.RateLimitJobs, RateLimitWebhooks: a.cfg.RateLimitWebhooks, RateLimitLogin: a.cfg.RateLimitLogin,
 		Webhooks: a.cfg.Webhooks, WebhookMaxBodyBytes: a.cfg.WebhookMaxBodyBytes,
+		WebhookMaxHeaderBytes: a.cfg.WebhookMaxHeaderBytes,
 	})
+	// docs/operations.md ("Limits") lists these bounds.
 	a.http = &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second, // large webhook bodies on slow links
+		MaxHeaderBytes:    a.cfg.HTTPMaxHeaderBytes,
+		ReadHeaderTimeout: a.cfg.HTTPReadHeaderTimeout, // slow clients (slowloris) are dropped
+		ReadTimeout:       60 * time.Second,            // large webhook bodies on slow links
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
@@ -319,6 +329,7 @@ func (a *app) shutdown(ctx context.Context) error {
 
 // close releases the connections; nothing may use them afterwards.
 func (a *app) close() {
+	a.breaker.Close()
 	a.redis.Close() //nolint:errcheck // nothing to do about it at exit
 	a.pool.Close()
 }
@@ -379,22 +390,50 @@ func newPool(ctx context.Context, cfg config) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-// newRedis returns the Redis client. Redis is an optimisation here (rate
-// limits, the idempotency fast path): the client fails fast and callers
-// fall back, so an unreachable Redis is a warning, not an error.
-func newRedis(ctx context.Context, cfg config, logger *slog.Logger) *redis.Client {
+// newRedis returns the Redis client, guarded by a breaker. Redis is an
+// optimisation here (rate limits, the idempotency fast path): callers fall
+// back when it fails, and while it is unreachable the breaker fails every
+// command at once instead of letting each one dial (see package
+// redisbreaker), so an unreachable Redis is one warning, not an error.
+func newRedis(ctx context.Context, cfg config, logger *slog.Logger, m *metrics.Metrics) (*redis.Client, *redisbreaker.Breaker) {
+	routeRedisLogs(logger)
 	rdb := redis.NewClient(&redis.Options{
 		Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB,
-		DialTimeout:  500 * time.Millisecond,
-		ReadTimeout:  500 * time.Millisecond,
-		WriteTimeout: 500 * time.Millisecond,
-		MaxRetries:   1,
+		DialTimeout:   500 * time.Millisecond,
+		DialerRetries: 1, // the breaker decides when to try again
+		ReadTimeout:   500 * time.Millisecond,
+		WriteTimeout:  500 * time.Millisecond,
+		MaxRetries:    1,
 	})
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		logger.Warn("redis is unreachable; rate limits fail open and idempotency falls back to Postgres until it answers",
-			slog.String("redis_addr", cfg.RedisAddr), slog.String("error", err.Error()))
-	}
-	return rdb
+	m.RedisUp.Set(1)
+	b := redisbreaker.New(rdb, redisbreaker.Config{
+		Logger: logger, Addr: cfg.RedisAddr,
+		OnChange: func(up bool) {
+			if up {
+				m.RedisUp.Set(1)
+			} else {
+				m.RedisUp.Set(0)
+			}
+		},
+	})
+	rdb.Ping(ctx) //nolint:errcheck // an unreachable Redis opens the breaker, which says so
+	return rdb, b
+}
+
+// routeRedisLogs sends go-redis' own log lines (it logs through a
+// process-wide logger, by default unstructured to stderr) to slog, at debug
+// level: the breaker reports outages once, structured. Set once per
+// process, with the first app's logger.
+func routeRedisLogs(logger *slog.Logger) {
+	redisLogsOnce.Do(func() { redis.SetLogger(redisLogger{logger}) })
+}
+
+var redisLogsOnce sync.Once
+
+type redisLogger struct{ logger *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.logger.DebugContext(ctx, "go-redis", slog.String("message", fmt.Sprintf(format, v...)))
 }
 
 // jobCounts feeds the bespin_jobs gauge at scrape time.

@@ -24,6 +24,8 @@ type config struct {
 	DBMaxConns  int32
 	Port        string
 
+	DatabaseURLSet bool // DATABASE_URL chose the database, not the DB_* variables
+
 	RedisAddr      string
 	RedisPassword  string
 	RedisDB        int
@@ -35,6 +37,11 @@ type config struct {
 	TrustedProxies []netip.Prefix
 	RiverUI        bool // serve River UI at /riverui/
 
+	HTTPMaxHeaderBytes    int           // request line and headers, any route (net/http answers 431 beyond)
+	HTTPReadHeaderTimeout time.Duration // a client must send its headers within this
+	WSMaxConnectionsPerIP int           // open WebSockets per client address; 0 for no cap
+	WebhookMaxHeaderBytes int           // a delivery's headers (431 beyond); what a receipt stores is these, redacted
+
 	AutoMigrate     bool
 	RunWorkers      bool
 	ShutdownTimeout time.Duration
@@ -45,6 +52,8 @@ type config struct {
 	JobWorkers           int
 	JobFetchCooldown     time.Duration
 	JobFetchPollInterval time.Duration
+	JobTimeout           time.Duration // see jobs.Config
+	JobRescueAfter       time.Duration
 
 	RateLimitJobs     ratelimit.Limit
 	RateLimitWebhooks ratelimit.Limit
@@ -53,6 +62,7 @@ type config struct {
 	WebhookMaxBodyBytes int64
 	WebhookTolerance    time.Duration
 	WebhookRetention    time.Duration
+	WebhookDedupeWindow time.Duration // deliveries without an id: copies of a body within it are duplicates
 
 	// Webhooks is the webhook source registry (secrets validated here).
 	Webhooks *webhook.Registry
@@ -67,6 +77,7 @@ func loadConfig(environ []string) (config, error) {
 
 	c.Env = p.oneOf("BESPIN_ENV", "development", "development", "production")
 	c.DatabaseURL = p.databaseURL()
+	c.DatabaseURLSet = strings.TrimSpace(p.str("DATABASE_URL", "")) != ""
 	c.DBMaxConns = int32(p.intRange("DB_MAX_CONNS", 25, 2, 1000))
 	c.Port = p.port("PORT", "3002")
 
@@ -80,6 +91,11 @@ func loadConfig(environ []string) (config, error) {
 	c.AllowedOrigins = p.list("ALLOWED_ORIGINS")
 	c.TrustedProxies = p.prefixes("TRUSTED_PROXIES")
 	c.RiverUI = p.boolean("RIVER_UI", true)
+
+	c.HTTPMaxHeaderBytes = p.intRange("HTTP_MAX_HEADER_BYTES", 64<<10, 4<<10, 16<<20)
+	c.HTTPReadHeaderTimeout = p.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second, 100*time.Millisecond)
+	c.WSMaxConnectionsPerIP = p.intRange("WS_MAX_CONNECTIONS_PER_IP", 100, 0, 1_000_000)
+	c.WebhookMaxHeaderBytes = p.intRange("WEBHOOK_MAX_HEADER_BYTES", 16<<10, 1<<10, 16<<20)
 
 	c.AutoMigrate = p.boolean("AUTO_MIGRATE", true)
 	c.RunWorkers = p.boolean("RUN_WORKERS", true)
@@ -97,6 +113,11 @@ func loadConfig(environ []string) (config, error) {
 	c.JobWorkers = p.intRange("JOB_WORKERS", 50, 1, 10000)
 	c.JobFetchCooldown = p.duration("JOB_FETCH_COOLDOWN", 100*time.Millisecond, time.Millisecond)
 	c.JobFetchPollInterval = p.duration("JOB_FETCH_POLL_INTERVAL", time.Second, time.Millisecond)
+	c.JobTimeout = p.duration("JOB_TIMEOUT", 30*time.Second, time.Second)
+	c.JobRescueAfter = p.duration("JOB_RESCUE_AFTER", c.JobTimeout+30*time.Second, time.Second)
+	if p.err == nil && c.JobRescueAfter < c.JobTimeout {
+		p.fail("JOB_RESCUE_AFTER", "%s is shorter than JOB_TIMEOUT (%s): jobs could be run again while they still run", c.JobRescueAfter, c.JobTimeout)
+	}
 
 	c.RateLimitJobs = ratelimit.Limit{
 		PerMinute: p.intRange("RATE_LIMIT_JOBS_PER_MINUTE", 600, 0, 100_000_000),
@@ -111,12 +132,16 @@ func loadConfig(environ []string) (config, error) {
 		Burst:     p.intRange("RATE_LIMIT_LOGIN_BURST", 5, 1, 100_000_000),
 	}
 
-	c.WebhookMaxBodyBytes = int64(p.intRange("WEBHOOK_MAX_BODY_BYTES", 1<<20, 1, 1<<30))
-	c.WebhookTolerance = p.duration("WEBHOOK_TOLERANCE", 5*time.Minute, time.Second)
+	c.WebhookMaxBodyBytes = int64(p.intRange("WEBHOOK_MAX_BODY_BYTES", webhook.DefaultMaxBodyBytes, 1, 1<<30))
+	c.WebhookTolerance = p.duration("WEBHOOK_TOLERANCE", webhook.DefaultTolerance, time.Second)
 	c.WebhookRetention = p.duration("WEBHOOK_RETENTION", 90*24*time.Hour, 0)
+	c.WebhookDedupeWindow = p.duration("WEBHOOK_DEDUPE_WINDOW", 24*time.Hour, 0)
 
 	if p.err != nil {
 		return config{}, p.err
+	}
+	if c.WebhookMaxHeaderBytes > c.HTTPMaxHeaderBytes {
+		return config{}, &env.Error{Var: "WEBHOOK_MAX_HEADER_BYTES", Problem: fmt.Sprintf("%d is more than HTTP_MAX_HEADER_BYTES (%d), which every request is held to first", c.WebhookMaxHeaderBytes, c.HTTPMaxHeaderBytes)}
 	}
 	if c.production() && len(c.APITokens) == 0 {
 		return config{}, &env.Error{Var: "API_TOKEN", Problem: "must be set when BESPIN_ENV=production (it protects the read and control API, metrics, dashboards and River UI)"}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -268,6 +269,94 @@ func TestJobRequestErrors(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, dialStatus("/api/ws?topic=jobs&job_id=1", auth))
 	require.Equal(t, http.StatusSwitchingProtocols, dialStatus("/api/ws?topic=jobs", auth))
 	require.Equal(t, http.StatusSwitchingProtocols, dialStatus("/api/ws?topic=jobs&token=s3cret", nil))
+
+	// An unknown topic is told the streams there are.
+	resp = getJSON(t, srv.URL+"/api/ws?topic=nope&token=s3cret", &e)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, e.Error.Message, "the streams are jobs, webhooks")
+
+	// A plain GET of a WebSocket endpoint: a JSON 426 that says what it is.
+	resp = getJSON(t, srv.URL+"/api/ws?job_id="+job.JobID, &e)
+	require.Equal(t, http.StatusUpgradeRequired, resp.StatusCode)
+	require.Contains(t, resp.Header.Get("Content-Type"), "application/json")
+	require.Equal(t, "websocket", resp.Header.Get("Upgrade"))
+	require.Equal(t, "websocket_required", e.Error.Code)
+	require.Contains(t, e.Error.Message, "GET /api/jobs/"+job.JobID)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/ws?job_id="+job.JobID, nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "8")
+	bad, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.NoError(t, json.NewDecoder(bad.Body).Decode(&e))
+	bad.Body.Close()
+	require.Equal(t, http.StatusBadRequest, bad.StatusCode)
+	require.Contains(t, e.Error.Message, "Sec-WebSocket-Version")
+}
+
+// Job parameters come in the query string or a JSON body, and nothing a
+// client sends is silently ignored; reading or creating the wrong way is
+// told what to do instead.
+func TestJobCreationParameters(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	post := func(path, contentType, body string) (int, http.Header, []byte) {
+		resp, err := http.Post(srv.URL+path, contentType, strings.NewReader(body))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, resp.Header, data
+	}
+	errorOf := func(data []byte) errorResponse {
+		var e errorResponse
+		require.NoError(t, json.Unmarshal(data, &e), string(data))
+		return e
+	}
+
+	// A JSON body sets the parameters.
+	status, _, data := post("/api/jobs/random-text", "application/json", `{"length": 50}`)
+	require.Equal(t, http.StatusAccepted, status, string(data))
+	var c createdJob
+	require.NoError(t, json.Unmarshal(data, &c))
+	final := untilTerminal(t, watch(t, srv.URL, c.JobID))
+	require.Equal(t, "completed", final[len(final)-1].Status)
+	require.JSONEq(t, `50`, string(mustField(t, final[len(final)-1].Result, "length")))
+
+	for _, tc := range []struct {
+		name, path, contentType, body string
+		status                        int
+		code, mentions                string
+	}{
+		{"curl -d's form type on JSON", "/api/jobs/random-text", "application/x-www-form-urlencoded", `{"length":50}`, 415, "unsupported_media_type", "Content-Type: application/json"},
+		{"no content type", "/api/jobs/random-text", "", `{"length":50}`, 415, "unsupported_media_type", "no Content-Type"},
+		{"unknown field", "/api/jobs/random-text", "application/json", `{"length":50,"colour":"red"}`, 400, "invalid_parameter", `"colour"`},
+		{"unknown query parameter", "/api/jobs/random-text?lenght=50", "", "", 400, "invalid_parameter", `"lenght"`},
+		{"given twice", "/api/jobs/random-text?length=5", "application/json", `{"length":50}`, 400, "invalid_parameter", "both in the query string and in the body"},
+		{"not a number", "/api/jobs/random-text", "application/json", `{"length":"fifty"}`, 400, "invalid_parameter", "length must be a whole number from 1 to 100000"},
+		{"not an object", "/api/jobs/random-text", "application/json", `[50]`, 400, "invalid_json", "JSON object"},
+		{"unknown kind", "/api/jobs/other-kind", "", "", 404, "unknown_job_kind", "random-text"},
+	} {
+		status, _, data := post(tc.path, tc.contentType, tc.body)
+		require.Equal(t, tc.status, status, "%s: %s", tc.name, data)
+		e := errorOf(data)
+		require.Equal(t, tc.code, e.Error.Code, tc.name)
+		require.Contains(t, e.Error.Message, tc.mentions, tc.name)
+	}
+
+	// GET on the creation endpoint says that POST creates.
+	var e errorResponse
+	resp := getJSON(t, srv.URL+"/api/jobs/random-text", &e)
+	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	require.Equal(t, "POST", resp.Header.Get("Allow"))
+	require.Contains(t, e.Error.Message, "POST /api/jobs/random-text creates a job")
+}
+
+func mustField(t *testing.T, doc json.RawMessage, name string) json.RawMessage {
+	t.Helper()
+	var obj map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(doc, &obj), string(doc))
+	return obj[name]
 }
 
 // Production allows only ALLOWED_ORIGINS (and the page's own host).

@@ -38,7 +38,10 @@ commands:
   migrate up          apply every pending migration
   migrate down N|all  revert N migrations, or all of them
   migrate version     print the schema version
-  migrate force N     mark the schema as version N after fixing a failed migration by hand
+  migrate force N     mark the schema as version N (0, or a known version) after fixing a failed migration by hand
+  healthcheck         exit 0 when the server on PORT is ready (GET /readyz), 1 when not
+  healthcheck worker  exit 0 when Postgres answers with the schema this binary needs
+  webhook send ...    sign a delivery with a source's configured secret and send it (webhook send -h)
   version             print the build version
 
 Configuration is read from the environment; see README.md.
@@ -57,7 +60,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	case "serve", "worker", "migrate":
+	case "serve", "worker", "migrate", "healthcheck", "webhook":
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
@@ -72,13 +75,17 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	build := newServer
 	switch cmd {
 	case "migrate":
-		return runMigrate(cfg, logger, args[2:], stdout)
+		return explainDatabaseError(cfg, runMigrate(cfg, logger, args[2:], stdout))
+	case "healthcheck":
+		return explainDatabaseError(cfg, runHealthcheck(ctx, cfg, args[2:], stdout))
+	case "webhook":
+		return runWebhook(ctx, cfg, args[2:], stdout, stderr)
 	case "worker":
 		build = newWorker
 	}
 	a, err := build(ctx, cfg, logger)
 	if err != nil {
-		return err
+		return explainDatabaseError(cfg, err)
 	}
 	return a.run(ctx)
 }
@@ -125,11 +132,11 @@ func runMigrate(cfg config, logger *slog.Logger, args []string, stdout io.Writer
 		if len(args) < 2 {
 			return fmt.Errorf("%w: migrate force needs a version", errUsage)
 		}
-		n, err := strconv.Atoi(args[1])
-		if err != nil || n < -1 {
-			return fmt.Errorf("%w: migrate force: %q is not a version", errUsage, args[1])
+		n, err := strconv.ParseUint(args[1], 10, 0)
+		if err != nil {
+			return fmt.Errorf("%w: migrate force: %q is not a version (0, or 1 to %d)", errUsage, args[1], migrations.Latest())
 		}
-		if err := m.Force(n); err != nil {
+		if err := m.Force(uint(n)); err != nil {
 			return err
 		}
 	case "version":

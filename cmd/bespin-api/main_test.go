@@ -24,7 +24,9 @@ import (
 // (http.Get and http.Post included) is checked against openapi.yaml.
 func TestMain(m *testing.M) {
 	http.DefaultClient.Transport = openapitest.Transport(nil)
-	os.Exit(m.Run())
+	code := m.Run()
+	removeBuiltBinary()
+	os.Exit(code)
 }
 
 // testServer is a running `bespin-api serve`, started through run exactly
@@ -230,6 +232,33 @@ func TestServeEndToEnd(t *testing.T) {
 
 	require.NoError(t, srv.stop(), "a clean shutdown returns no error")
 	require.True(t, srv.logs.Contains(`"msg":"stopped"`))
+}
+
+// The console answers GET requests outside the API; the API's own unknown
+// paths and every other method stay JSON errors.
+func TestConsoleBesideTheAPI(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	for _, p := range []string{"/", "/jobs/42", "/webhooks"} {
+		resp, err := http.Get(srv.URL + p)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, p)
+		require.Contains(t, resp.Header.Get("Content-Type"), "text/html", p)
+		require.Contains(t, string(body), "Bespin", p)
+	}
+	// (/riverui/ is River UI's own: riverui_test.go.)
+	for _, p := range []string{"/api/nothing", "/healthz/x", "/metrics/x"} {
+		var e errorResponse
+		resp := getJSON(t, srv.URL+p, &e)
+		require.Equal(t, http.StatusNotFound, resp.StatusCode, p)
+		require.Equal(t, "not_found", e.Error.Code, p)
+	}
+	resp, err := http.Post(srv.URL+"/jobs", "application/json", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "the console only reads")
 }
 
 // Readiness follows Postgres without a restart: down → 503, back → 200.

@@ -8,12 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -34,38 +29,18 @@ import (
 func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	bin := filepath.Join(t.TempDir(), "bespin-api")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run(), "building bespin-api")
-
+	bin := buildBinary(t)
 	dbURL := dbtest.URL(t)
 	_, prefix := redistest.New(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 
 	const shutdownTimeout = 4 * time.Second
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(),
-		"DATABASE_URL="+dbURL, "REDIS_ADDR="+redistest.Addr(), "REDIS_KEY_PREFIX="+prefix,
-		fmt.Sprintf("PORT=%d", port), "LOG_FORMAT=json", "SHUTDOWN_TIMEOUT="+shutdownTimeout.String())
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 30*time.Second, 50*time.Millisecond, "server never became ready")
+	proc := startProcess(t, bin, []string{
+		"DATABASE_URL=" + dbURL, "REDIS_ADDR=" + redistest.Addr(), "REDIS_KEY_PREFIX=" + prefix,
+		fmt.Sprintf("PORT=%d", port), "LOG_FORMAT=json", "SHUTDOWN_TIMEOUT=" + shutdownTimeout.String(),
+	}, base+"/readyz", "serve")
+	cmd, logs, exited := proc.cmd, proc.logs, proc.exited
 
 	short := createJob(t, base, "length=50&delay_ms=1500")
 	long := createJob(t, base, "length=50&delay_ms=60000")

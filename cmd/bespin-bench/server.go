@@ -112,6 +112,7 @@ func startServer(ctx context.Context, o options, dbURL, command string, env ...s
 		"BESPIN_ENV=development",
 		"RATE_LIMIT_JOBS_PER_MINUTE=0",
 		"RATE_LIMIT_WEBHOOKS_PER_MINUTE=0",
+		"WS_MAX_CONNECTIONS_PER_IP=0", // fanout: every watcher comes from this address
 		"JOB_WORKERS="+strconv.Itoa(o.jobWorkers),
 		"JOB_FETCH_COOLDOWN="+o.cooldown.String(),
 		"DB_MAX_CONNS="+strconv.Itoa(max(o.concurrency, o.jobWorkers)+10),

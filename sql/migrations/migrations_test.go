@@ -2,6 +2,9 @@ package migrations_test
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"net/url"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -123,12 +126,93 @@ func TestRoundTrip(t *testing.T) {
 // A database at a version this binary does not know is refused, not served.
 func TestCheckRefusesNewerSchema(t *testing.T) {
 	t.Parallel()
-	dbURL := dbtest.URL(t)
-	m, err := migrations.New(dbURL, nil)
+	ctx := context.Background()
+	pool := dbtest.Pool(t)
+	_, err := pool.Exec(ctx, "UPDATE schema_migrations SET version = $1", migrations.Latest()+1)
+	require.NoError(t, err)
+	m, err := migrations.New(pool.Config().ConnString(), nil)
 	require.NoError(t, err)
 	defer m.Close()
-	require.NoError(t, m.Force(int(migrations.Latest())+1))
 	err = m.Check()
 	require.ErrorIs(t, err, migrations.ErrSchemaMismatch)
 	require.Contains(t, err.Error(), "newer than this binary")
+}
+
+// migrate force takes 0 or a version this binary has: forcing a number
+// past the last migration would leave a schema nothing can migrate.
+func TestForceKnownVersionsOnly(t *testing.T) {
+	t.Parallel()
+	m, err := migrations.New(dbtest.URL(t), nil)
+	require.NoError(t, err)
+	defer m.Close()
+
+	err = m.Force(migrations.Latest() + 1)
+	require.ErrorIs(t, err, migrations.ErrUnknownVersion)
+	require.Contains(t, err.Error(), fmt.Sprintf("it knows 1 to %d", migrations.Latest()))
+	v, _, err := m.Version()
+	require.NoError(t, err)
+	require.Equal(t, migrations.Latest(), v, "a refused force changes nothing")
+
+	require.NoError(t, m.Force(migrations.Latest()-1))
+	v, _, err = m.Version()
+	require.NoError(t, err)
+	require.Equal(t, migrations.Latest()-1, v)
+
+	require.NoError(t, m.Force(0), "0 means nothing applied")
+	v, dirty, err := m.Version()
+	require.NoError(t, err)
+	require.Zero(t, v)
+	require.False(t, dirty)
+}
+
+// A migration that failed half-way leaves the schema dirty; the error
+// says which commands get out of it, with their numbers, whether it comes
+// from migrate up (AUTO_MIGRATE) or from the check at start.
+func TestDirtySchemaNamesTheForceCommand(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.Pool(t)
+	_, err := pool.Exec(ctx, "UPDATE schema_migrations SET dirty = true")
+	require.NoError(t, err)
+	m, err := migrations.New(pool.Config().ConnString(), nil)
+	require.NoError(t, err)
+	defer m.Close()
+
+	latest := migrations.Latest()
+	for name, err := range map[string]error{"up": m.Up(), "down": m.Down(1), "check": m.Check()} {
+		require.ErrorIs(t, err, migrations.ErrSchemaMismatch, name)
+		require.Contains(t, err.Error(), fmt.Sprintf("schema version %d is dirty", latest), name)
+		require.Contains(t, err.Error(), fmt.Sprintf("`bespin-api migrate force %d`", latest-1), name)
+		require.Contains(t, err.Error(), fmt.Sprintf("`bespin-api migrate force %d`", latest), name)
+		require.NotContains(t, err.Error(), "Dirty database version", name)
+	}
+
+	require.NoError(t, m.Force(latest))
+	require.NoError(t, m.Up())
+	require.NoError(t, m.Check())
+}
+
+// New says where it looked and why it could not connect.
+func TestNewCannotConnect(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	_, err = migrations.New("postgres://postgres@"+closed+"/bespin?sslmode=disable", nil)
+	var ce *migrations.ConnectError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, closed, ce.Addr)
+	require.True(t, ce.Unreachable())
+	require.Equal(t, "connection refused", ce.Reason())
+	require.Contains(t, err.Error(), "cannot connect to Postgres at "+closed)
+
+	u, err := url.Parse(dbtest.URL(t))
+	require.NoError(t, err)
+	u.Path = "/bespin_no_such_database"
+	_, err = migrations.New(u.String(), nil)
+	require.ErrorAs(t, err, &ce)
+	require.False(t, ce.Unreachable(), "the server answered")
+	require.Contains(t, ce.Reason(), `database "bespin_no_such_database" does not exist`)
 }
