@@ -27,12 +27,17 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	doc, err := openapitest.Load()
 	require.NoError(t, err)
 
+	// Subtrees of the mux the description leaves out, with why. (The
+	// console is no route: it answers GETs no route matches.)
+	undescribed := map[string]string{
+		"/riverui/": "River UI: its own app and API (riverqueue.com/riverui)",
+	}
 	param := regexp.MustCompile(`\{[^}]*\}`) // OpenAPI and ServeMux may name a segment differently
 	var routes, described []string
 	for _, pattern := range httpapi.RoutePatterns() {
 		method, path, found := strings.Cut(pattern, " ")
 		if !found {
-			require.Contains(t, openapitest.Undescribed, pattern, "route %q has no method: describe it, or list it in openapitest.Undescribed with why", pattern)
+			require.Contains(t, undescribed, pattern, "route %q has no method: describe it, or list it here with why", pattern)
 			continue
 		}
 		path = strings.TrimSuffix(path, "{$}") // GET /api/{$} is GET /api/ exactly

@@ -26,13 +26,6 @@ import (
 	"github.com/bespin/bespin/httpapi"
 )
 
-// Undescribed are the subtrees of the mux (method-less patterns ending
-// in /) that the description leaves out, with why. The route-table test
-// (TestOpenAPIDescribesEveryRoute in httpapi) allows exactly these.
-var Undescribed = map[string]string{
-	"/riverui/": "River UI: its own app and API (riverqueue.com/riverui)",
-}
-
 // Load parses and validates the description.
 var Load = sync.OnceValues(func() (*openapi3.T, error) {
 	loader := openapi3.NewLoader()
@@ -81,14 +74,14 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
-	if err := Check(req, resp.StatusCode, resp.Header, body); err != nil {
+	if err := check(req, resp.StatusCode, resp.Header, body); err != nil {
 		return nil, fmt.Errorf("%s %s answered %d, which openapi.yaml does not allow: %w\nbody: %.500s",
 			req.Method, req.URL.Path, resp.StatusCode, err, body)
 	}
 	return resp, nil
 }
 
-// Check checks one response to req against the description.
+// check checks one response to req against the description.
 //
 // A request no operation matches is checked only where the description
 // speaks: under the first segments of its paths (/api, /healthz, ...). It
@@ -96,7 +89,7 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // clean path. Elsewhere are the console's pages and River UI, which the
 // description does not cover. A plain-text 431 is net/http's own answer to
 // oversized headers, sent before the request reaches Bespin.
-func Check(req *http.Request, status int, header http.Header, body []byte) error {
+func check(req *http.Request, status int, header http.Header, body []byte) error {
 	if status == http.StatusRequestHeaderFieldsTooLarge && strings.HasPrefix(header.Get("Content-Type"), "text/plain") {
 		return nil
 	}
