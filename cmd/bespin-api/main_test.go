@@ -88,6 +88,7 @@ func startServerEnv(t *testing.T, environ []string) *testServer {
 	case <-a.Ready():
 		srv.URL = "http://127.0.0.1:" + strconv.Itoa(a.Addr().(*net.TCPAddr).Port)
 	case err := <-done:
+		done <- err // for the cleanup's stop, which would otherwise wait 30s for it
 		t.Fatalf("server exited before listening: %v\nlogs:\n%s", err, logs)
 	case <-time.After(60 * time.Second):
 		t.Fatalf("server did not listen within 60s; logs:\n%s", logs)
