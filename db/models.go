@@ -240,6 +240,13 @@ type RiverQueue struct {
 	UpdatedAt time.Time
 }
 
+type Session struct {
+	IDHash           []byte
+	TokenFingerprint []byte
+	CreatedAt        time.Time
+	ExpiresAt        time.Time
+}
+
 type WebhookReceipt struct {
 	ID            uuid.UUID
 	Source        string

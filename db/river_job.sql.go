@@ -10,6 +10,44 @@ import (
 	"time"
 )
 
+const jobStatusGetForUpdate = `-- name: JobStatusGetForUpdate :one
+SELECT id, kind, state, attempt, attempted_at, output::jsonb AS output,
+       last_error::text AS last_error, updated_at::timestamptz AS updated_at
+FROM bespin_job_status
+WHERE id = $1
+FOR UPDATE
+`
+
+type JobStatusGetForUpdateRow struct {
+	ID          int64
+	Kind        string
+	State       RiverJobState
+	Attempt     int16
+	AttemptedAt *time.Time
+	Output      []byte
+	LastError   string
+	UpdatedAt   time.Time
+}
+
+// One job, its river_job row locked until the transaction ends, so that a
+// change decided on its state (cancel, retry, delete) is made on that
+// state: River neither fetches (SKIP LOCKED) nor completes it meanwhile.
+func (q *Queries) JobStatusGetForUpdate(ctx context.Context, db DBTX, id int64) (JobStatusGetForUpdateRow, error) {
+	row := db.QueryRow(ctx, jobStatusGetForUpdate, id)
+	var i JobStatusGetForUpdateRow
+	err := row.Scan(
+		&i.ID,
+		&i.Kind,
+		&i.State,
+		&i.Attempt,
+		&i.AttemptedAt,
+		&i.Output,
+		&i.LastError,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const jobStatusGetMany = `-- name: JobStatusGetMany :many
 
 SELECT id, kind, state, attempt, attempted_at, output::jsonb AS output,
@@ -44,7 +82,8 @@ type JobStatusGetManyRow struct {
 //	finalized_at timestamptz,
 //	errors       jsonb[],      -- one {"at", "attempt", "error", "trace"} per failed attempt
 //	kind         text NOT NULL,
-//	metadata     jsonb NOT NULL DEFAULT '{}', -- River's output recording: metadata->'output'
+//	metadata     jsonb NOT NULL DEFAULT '{}', -- River's output recording: metadata->'output';
+//	                                             -- Bespin's watch token hash: metadata->>'watch_token_sha256'
 //	...
 //
 // );
@@ -141,4 +180,19 @@ func (q *Queries) JobStatusList(ctx context.Context, db DBTX, arg JobStatusListP
 		return nil, err
 	}
 	return items, nil
+}
+
+const jobWatchTokenHash = `-- name: JobWatchTokenHash :one
+SELECT coalesce(metadata ->> 'watch_token_sha256', '')::text AS watch_token_sha256
+FROM river_job
+WHERE id = $1
+`
+
+// The SHA-256 (hex) of the job's watch token, set at creation by the API
+// (store.WatchTokenMetadataKey); ” for jobs created without one.
+func (q *Queries) JobWatchTokenHash(ctx context.Context, db DBTX, id int64) (string, error) {
+	row := db.QueryRow(ctx, jobWatchTokenHash, id)
+	var watch_token_sha256 string
+	err := row.Scan(&watch_token_sha256)
+	return watch_token_sha256, err
 }

@@ -13,6 +13,17 @@ import (
 	"github.com/google/uuid"
 )
 
+const webhookReceiptClearProcessed = `-- name: WebhookReceiptClearProcessed :exec
+UPDATE webhook_receipts SET processed_at = NULL WHERE id = $1
+`
+
+// A replay: the receipt waits for processing again, in the transaction
+// that enqueues its new process-webhook job.
+func (q *Queries) WebhookReceiptClearProcessed(ctx context.Context, db DBTX, id uuid.UUID) error {
+	_, err := db.Exec(ctx, webhookReceiptClearProcessed, id)
+	return err
+}
+
 const webhookReceiptDeleteOlderThan = `-- name: WebhookReceiptDeleteOlderThan :execrows
 DELETE FROM webhook_receipts
 WHERE id IN (

@@ -104,8 +104,11 @@ func clientMessage(err error, def string) string {
 	return def
 }
 
-// handle adapts an error-returning handler to http.Handler.
-func (a *api) handle(h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+// handlerFunc is a handler that returns its error instead of writing it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle adapts a handlerFunc to http.Handler.
+func (a *api) handle(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
 			a.writeError(w, r, err)

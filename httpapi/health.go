@@ -58,24 +58,26 @@ type indexResponse struct {
 
 // index tells a client what this server is and where everything is.
 func (a *api) index(w http.ResponseWriter, r *http.Request) error {
-	ok(w, indexResponse{
-		Name:    "bespin",
-		Version: a.Version,
-		Links: map[string]string{
-			"self":          "/api/",
-			"test":          "/api/test",
-			"health":        "/healthz",
-			"ready":         "/readyz",
-			"metrics":       "/metrics",
-			"jobs":          "/api/jobs",
-			"job":           "/api/jobs/{id}",
-			"jobs_test":     "/api/jobs/test",
-			"random_text":   "/api/jobs/random-text",
-			"websocket":     "/api/ws?job_id={id}",
-			"webhooks":      "/api/webhooks",
-			"webhook_stats": "/api/webhooks/stats",
-		},
-	})
+	links := map[string]string{
+		"self":          "/api/",
+		"openapi":       "/api/openapi.json",
+		"test":          "/api/test",
+		"health":        "/healthz",
+		"ready":         "/readyz",
+		"metrics":       "/metrics",
+		"session":       "/api/session",
+		"jobs":          "/api/jobs",
+		"job":           "/api/jobs/{id}",
+		"jobs_test":     "/api/jobs/test",
+		"random_text":   "/api/jobs/random-text",
+		"websocket":     "/api/ws?job_id={id}",
+		"webhooks":      "/api/webhooks",
+		"webhook_stats": "/api/webhooks/stats",
+	}
+	if a.RiverUI != nil {
+		links["riverui"] = "/riverui/"
+	}
+	ok(w, indexResponse{Name: "bespin", Version: a.Version, Links: links})
 	return nil
 }
 

@@ -2,6 +2,13 @@
 // are methods on *api that return an error; a.handle turns that error into
 // the one JSON error shape and status (see errors.go), so no handler writes
 // an error response by hand.
+//
+// openapi.yaml is the contract: it describes every route of the table
+// below (tests fail when a route has no description or a description no
+// route) and every response the end-to-end tests receive is checked
+// against it (internal/openapitest). Authentication (a bearer token or a
+// browser session) is in auth.go; River UI is mounted at /riverui/ behind
+// the same check.
 package httpapi
 
 import (
@@ -11,8 +18,10 @@ import (
 	"net/netip"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 
@@ -28,9 +37,12 @@ import (
 // Deps is everything the HTTP API needs, constructed by the caller.
 type Deps struct {
 	Logger *slog.Logger
-	// Store reads jobs and receipts (and answers readiness for Postgres).
+	// Store reads jobs, receipts and sessions (and answers readiness for
+	// Postgres).
 	Store *store.Store
-	// River inserts jobs.
+	// Pool runs the transactions of job and receipt control.
+	Pool *pgxpool.Pool
+	// River inserts, cancels, retries and deletes jobs.
 	River *river.Client[pgx.Tx]
 	// Ingester stores webhook deliveries.
 	Ingester *ingest.Ingester
@@ -45,15 +57,30 @@ type Deps struct {
 	Version      string
 	// Realtime serves WebSockets (/api/ws, /api/ws/jobs).
 	Realtime *realtime.Server
+	// RiverUI, when set, is served at /riverui/ to authenticated callers.
+	RiverUI http.Handler
 
-	// APITokens protect the read API, metrics and dashboards. Empty leaves
-	// them open (development only; the config refuses it in production).
+	// APITokens protect the read and control API, metrics, dashboards and
+	// River UI, directly (bearer) or through sessions made from them.
+	// Empty leaves them open (development only; the config refuses it in
+	// production).
 	APITokens []string
-	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	// SessionTTL is how long a browser session lasts.
+	SessionTTL time.Duration
+	// PrivateJobs makes reading a job (GET /api/jobs/{id}, /api/ws?job_id=)
+	// need a token, a session or the job's watch token (production).
+	// Otherwise job reads are open, as in the seed.
+	PrivateJobs bool
+	// TrustedProxies are the peers whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed.
 	TrustedProxies []netip.Prefix
 
+	// RateLimitJobs limits job creation and job and receipt control per
+	// client IP, in one budget.
 	RateLimitJobs     ratelimit.Limit
 	RateLimitWebhooks ratelimit.Limit
+	// RateLimitLogin limits sign-in attempts per client IP.
+	RateLimitLogin ratelimit.Limit
 
 	// Console serves the web console (package web) for GET requests to any
 	// path outside the API; nil leaves them 404.
@@ -70,13 +97,21 @@ type Deps struct {
 
 type api struct {
 	Deps
+	// crossOrigin refuses cookie-authenticated writes from other origins.
+	crossOrigin *http.CrossOriginProtection
+}
+
+func newAPI(d Deps) *api {
+	return &api{Deps: d, crossOrigin: http.NewCrossOriginProtection()}
 }
 
 // NewHandler returns the whole HTTP API with its middleware.
 func NewHandler(d Deps) http.Handler {
-	a := &api{Deps: d}
+	a := newAPI(d)
 	mux := http.NewServeMux()
-	a.routes(mux)
+	for _, rt := range a.routes() {
+		mux.Handle(rt.pattern, rt.handler)
+	}
 	return a.requestID(a.recoverPanics(a.observe(a.jsonMiss(mux))))
 }
 
@@ -144,28 +179,50 @@ func (p *missProbe) Header() http.Header         { return p.header }
 func (p *missProbe) Write(b []byte) (int, error) { return len(b), nil }
 func (p *missProbe) WriteHeader(status int)      { p.status = status }
 
-// routes is the whole route table, on one screen.
-func (a *api) routes(mux *http.ServeMux) {
-	mux.Handle("GET /healthz", a.handle(a.healthz))
-	mux.Handle("GET /readyz", a.handle(a.readyz))
-	mux.Handle("GET /metrics", a.requireToken(a.metricsHandler()))
+type route struct {
+	pattern string
+	handler http.Handler
+}
 
-	mux.Handle("GET /api/{$}", a.handle(a.index))
-	mux.Handle("GET /api/test", a.handle(a.test))
+// routes is the whole route table, on one screen. "auth" is a bearer
+// token or a session (auth.go); writes are rate limited per client IP.
+func (a *api) routes() []route {
+	auth := func(h handlerFunc) http.Handler { return a.requireAuth(a.handle(h)) }
+	write := func(h handlerFunc) http.Handler { return a.rateLimit("jobs", a.RateLimitJobs, auth(h)) }
+	rs := []route{
+		{"GET /healthz", a.handle(a.healthz)},
+		{"GET /readyz", a.handle(a.readyz)},
+		{"GET /metrics", a.requireAuth(a.metricsHandler())},
 
-	mux.Handle("POST /api/jobs/random-text", a.rateLimit("jobs", a.RateLimitJobs, a.handle(a.createRandomTextJob)))
-	mux.Handle("POST /api/jobs/{kind}", a.handle(a.unknownJobKind))
-	mux.Handle("GET /api/jobs/test", a.handle(a.jobsTest))
-	mux.Handle("GET /api/jobs/{id}", a.handle(a.getJob))
-	mux.Handle("GET /api/jobs", a.requireToken(a.handle(a.listJobs)))
-	mux.Handle("GET /api/ws", a.handle(a.websocket))
-	mux.Handle("GET /api/ws/jobs", a.handle(a.websocket))
+		{"GET /api/{$}", a.handle(a.index)},
+		{"GET /api/test", a.handle(a.test)},
+		{"GET /api/openapi.json", a.handle(a.openAPI)},
 
-	mux.Handle("GET /api/webhooks/stats", a.requireToken(a.handle(a.webhookStats)))
+		{"POST /api/session", a.rateLimit("login", a.RateLimitLogin, a.handle(a.createSession))},
+		{"GET /api/session", a.handle(a.getSession)}, // authenticates itself: it says how
+		{"DELETE /api/session", a.handle(a.deleteSession)},
 
-	mux.Handle("POST /api/webhooks/{source}", a.webhookRateLimit(a.handle(a.receiveWebhook)))
-	mux.Handle("GET /api/webhooks", a.requireToken(a.handle(a.listWebhooks)))
-	mux.Handle("GET /api/webhooks/{id}", a.requireToken(a.handle(a.getWebhook)))
+		{"POST /api/jobs/random-text", a.rateLimit("jobs", a.RateLimitJobs, a.handle(a.createRandomTextJob))},
+		{"POST /api/jobs/{kind}", a.handle(a.unknownJobKind)},
+		{"GET /api/jobs/test", a.handle(a.jobsTest)},
+		{"GET /api/jobs/{id}", a.handle(a.getJob)}, // open, or its watch token (PrivateJobs)
+		{"DELETE /api/jobs/{id}", write(a.deleteJob)},
+		{"POST /api/jobs/{id}/cancel", write(a.cancelJob)},
+		{"POST /api/jobs/{id}/retry", write(a.retryJob)},
+		{"GET /api/jobs", auth(a.listJobs)},
+		{"GET /api/ws", a.handle(a.websocket)},
+		{"GET /api/ws/jobs", a.handle(a.websocket)},
+
+		{"GET /api/webhooks/stats", auth(a.webhookStats)},
+		{"POST /api/webhooks/{source}", a.webhookRateLimit(a.handle(a.receiveWebhook))},
+		{"GET /api/webhooks", auth(a.listWebhooks)},
+		{"GET /api/webhooks/{id}", auth(a.getWebhook)},
+		{"POST /api/webhooks/{id}/replay", write(a.replayWebhook)},
+	}
+	if a.RiverUI != nil {
+		rs = append(rs, route{"/riverui/", a.riverUI(a.RiverUI)})
+	}
+	return rs
 }
 
 // ping bounds readiness checks so /readyz answers quickly when a dependency

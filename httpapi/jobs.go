@@ -3,6 +3,11 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +30,57 @@ type createJobResponse struct {
 	JobID  string `json:"job_id"`
 	Status string `json:"status"`
 	Kind   string `json:"kind"`
+	// WatchToken lets whoever created the job read it (GET
+	// /api/jobs/{id}?watch_token=, /api/ws?job_id=&watch_token=) where job
+	// reads need credentials (production).
+	WatchToken string `json:"watch_token"`
+}
+
+// Job privacy. Job ids count up, so in production reading a job needs a
+// token, a session, or the job's own watch token: a random capability
+// returned only to its creator. The job keeps only the token's SHA-256, in
+// River's metadata (store.WatchTokenMetadataKey): no secret is shared
+// between instances and rotating API_TOKEN leaves watch tokens valid.
+
+// newWatchToken returns a watch token and the job metadata that holds its
+// hash.
+func newWatchToken() (token string, metadata []byte) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	token = base64.RawURLEncoding.EncodeToString(b)
+	metadata, _ = json.Marshal(map[string]string{store.WatchTokenMetadataKey: watchTokenHash(token)})
+	return token, metadata
+}
+
+func watchTokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// mayReadJob answers whether r may read job id: always unless PrivateJobs;
+// then with a token or a session, or with the job's watch_token.
+func (a *api) mayReadJob(r *http.Request, id int64) error {
+	if !a.PrivateJobs {
+		return nil
+	}
+	_, err := a.authenticate(r)
+	if !unauthorized(err) {
+		return err // nil: authenticated
+	}
+	token := r.URL.Query().Get("watch_token")
+	if token == "" {
+		return errUnauthorized("Reading a job needs its watch_token (returned when it was created), an API token or a session.")
+	}
+	// An unknown job answers as a wrong token does: whether a job exists
+	// is not told to callers without credentials.
+	want, err := a.Store.JobWatchTokenHash(r.Context(), id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if want == "" || subtle.ConstantTimeCompare([]byte(watchTokenHash(token)), []byte(want)) != 1 {
+		return errUnauthorized("The watch_token is not this job's.")
+	}
+	return nil
 }
 
 // creatableKinds are the job kinds clients create, each with POST
@@ -47,12 +103,13 @@ func (a *api) createRandomTextJob(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	args := jobs.RandomTextArgs{Length: length, DelayMS: delay}
-	res, err := a.River.Insert(r.Context(), args, nil)
+	watchToken, metadata := newWatchToken()
+	res, err := a.River.Insert(r.Context(), args, &river.InsertOpts{Metadata: metadata})
 	if err != nil {
 		return store.Classify(err, "insert job")
 	}
 	id := strconv.FormatInt(res.Job.ID, 10)
-	accepted(w, "/api/jobs/"+id, createJobResponse{JobID: id, Status: jobs.StatusPending, Kind: args.Kind()})
+	accepted(w, "/api/jobs/"+id, createJobResponse{JobID: id, Status: jobs.StatusPending, Kind: args.Kind(), WatchToken: watchToken})
 	return nil
 }
 
@@ -142,6 +199,9 @@ func (a *api) getJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := a.mayReadJob(r, id); err != nil {
+		return err
+	}
 	job, err := a.Store.Job(r.Context(), id)
 	if err != nil {
 		return err
@@ -157,7 +217,7 @@ type jobListResponse struct {
 
 // listJobs lists jobs newest first. Filters: state (a River state or a
 // Bespin status), kind. Keyset pagination: limit and the opaque cursor of
-// the previous page. Items leave out result (see GET /api/jobs/{id}).
+// the previous page. Items have result null (see GET /api/jobs/{id}).
 func (a *api) listJobs(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f := store.JobFilter{Kind: q.Get("kind"), Cursor: q.Get("cursor")}
@@ -177,8 +237,7 @@ func (a *api) listJobs(w http.ResponseWriter, r *http.Request) error {
 	}
 	res := jobListResponse{Jobs: make([]jobs.Status, len(page.Jobs)), NextCursor: optionalParam(page.Next)}
 	for i, j := range page.Jobs {
-		res.Jobs[i] = jobs.NewStatus(j)
-		res.Jobs[i].Result = nil // left out of lists: it may be 100 kB per job
+		res.Jobs[i] = jobs.NewStatus(j) // result null: lists read no output
 	}
 	ok(w, res)
 	return nil

@@ -133,30 +133,6 @@ func (a *api) observe(next http.Handler) http.Handler {
 	})
 }
 
-// requireToken guards read endpoints with `Authorization: Bearer <token>`.
-// With no tokens configured (development only) it lets everything through.
-func (a *api) requireToken(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !a.authorized(r) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="bespin"`)
-			a.writeError(w, r, errorf(http.StatusUnauthorized, "unauthorized",
-				"This endpoint needs an Authorization: Bearer <API_TOKEN> header."))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// authorized reports whether r carries a valid bearer token (or whether
-// no token is configured: development only).
-func (a *api) authorized(r *http.Request) bool {
-	if len(a.APITokens) == 0 {
-		return true
-	}
-	scheme, token, found := strings.Cut(r.Header.Get("Authorization"), " ")
-	return found && strings.EqualFold(scheme, "Bearer") && a.tokenValid(token)
-}
-
 // tokenValid compares token against every configured token in constant
 // time: the one token check, for headers and query parameters alike.
 func (a *api) tokenValid(token string) bool {
@@ -174,11 +150,7 @@ func (a *api) tokenValid(token string) bool {
 // clientIP is the peer address, or the right-most untrusted address of
 // X-Forwarded-For when the peer is a trusted proxy.
 func (a *api) clientIP(r *http.Request) netip.Addr {
-	peer, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}
-	}
-	addr := peer.Addr().Unmap()
+	addr := peerAddr(r)
 	if !a.trusted(addr) {
 		return addr
 	}
@@ -195,6 +167,29 @@ func (a *api) clientIP(r *http.Request) netip.Addr {
 		addr = hop
 	}
 	return addr
+}
+
+// peerAddr is the address of the connection's other end.
+func peerAddr(r *http.Request) netip.Addr {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return peer.Addr().Unmap()
+}
+
+// viaHTTPS reports whether the client's request came over HTTPS: to this
+// server directly, or to a trusted proxy that says so in
+// X-Forwarded-Proto (its own, right-most, value).
+func (a *api) viaHTTPS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if !a.trusted(peerAddr(r)) {
+		return false
+	}
+	protos := strings.Split(strings.Join(r.Header.Values("X-Forwarded-Proto"), ","), ",")
+	return strings.EqualFold(strings.TrimSpace(protos[len(protos)-1]), "https")
 }
 
 func (a *api) trusted(addr netip.Addr) bool {

@@ -1,16 +1,20 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
+	"github.com/bespin/bespin/jobs"
 	"github.com/bespin/bespin/store"
 	"github.com/bespin/bespin/webhook"
 )
@@ -219,12 +223,20 @@ func newWebhookReceipt(rc store.Receipt) webhookReceipt {
 	return out
 }
 
+func parseReceiptID(s string) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return uuid.UUID{}, errorf(http.StatusBadRequest, "invalid_id", "The receipt id must be a UUID.")
+	}
+	return id, nil
+}
+
 // getWebhook is GET /api/webhooks/{id}: the whole receipt, with its
 // redacted headers and payload; ?include=body adds the raw body.
 func (a *api) getWebhook(w http.ResponseWriter, r *http.Request) error {
-	id, err := uuid.Parse(r.PathValue("id"))
+	id, err := parseReceiptID(r.PathValue("id"))
 	if err != nil {
-		return errorf(http.StatusBadRequest, "invalid_id", "The receipt id must be a UUID.")
+		return err
 	}
 	inc, err := parseInclude(r, "body")
 	if err != nil {
@@ -238,6 +250,46 @@ func (a *api) getWebhook(w http.ResponseWriter, r *http.Request) error {
 		rc.Body = nil
 	}
 	ok(w, newWebhookReceipt(rc))
+	return nil
+}
+
+type replayAccepted struct {
+	JobID     string    `json:"job_id"`
+	ReceiptID uuid.UUID `json:"receipt_id"`
+}
+
+// replayWebhook is POST /api/webhooks/{id}/replay: the stored receipt is
+// processed again by a new process-webhook job, which runs its handlers
+// and sets processed_at once more. processed_at goes back to null in the
+// transaction that enqueues the job (the worker skips receipts already
+// processed, which keeps a retried attempt from running handlers twice).
+func (a *api) replayWebhook(w http.ResponseWriter, r *http.Request) error {
+	id, err := parseReceiptID(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var jobID int64
+	err = a.inTx(r.Context(), "replay receipt", func(ctx context.Context, tx pgx.Tx) error {
+		st := store.New(tx)
+		rc, err := st.LockReceipt(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := st.ClearReceiptProcessed(ctx, id); err != nil {
+			return err
+		}
+		res, err := a.River.InsertTx(ctx, tx, jobs.ProcessWebhookArgs{ReceiptID: rc.ID, Source: rc.Source, Event: rc.Event}, nil)
+		if err != nil {
+			return err
+		}
+		jobID = res.Job.ID
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	job := strconv.FormatInt(jobID, 10)
+	accepted(w, "/api/jobs/"+job, replayAccepted{JobID: job, ReceiptID: id})
 	return nil
 }
 

@@ -135,6 +135,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	srv := httptest.NewServer(httpapi.NewHandler(httpapi.Deps{
 		Logger: logger,
 		Store:  st,
+		Pool:   pool,
 		River:  rc,
 		Ingester: ingest.New(ingest.Config{
 			Pool: pool, River: rc, Redis: rdb, KeyPrefix: prefix, Logger: logger, Announcer: announcer,
@@ -773,6 +774,43 @@ func TestWebhookProcessing(t *testing.T) {
 	var rec map[string]any
 	require.NoError(t, json.Unmarshal(b.get(t, "/api/webhooks/"+c.ID, testToken).body, &rec))
 	require.NotNil(t, rec["processed_at"])
+}
+
+// A replay runs the receipt's handlers again, in a new job, and sets
+// processed_at again.
+func TestWebhookReplay(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	runs := map[string]int{}
+	handlers := jobs.NewWebhookHandlers()
+	handlers.Handle("github", "push", func(ctx context.Context, tx pgx.Tx, r store.Receipt) error {
+		mu.Lock()
+		defer mu.Unlock()
+		runs[r.ID.String()]++
+		return nil
+	})
+	b := setup(t, setupOpts{handlers: handlers})
+	c := b.post(t, githubDelivery("replay-1", "push", `{"ref":"refs/heads/main"}`)).created(t)
+	processedAt := func() *time.Time {
+		var rec struct {
+			ProcessedAt *time.Time `json:"processed_at"`
+		}
+		require.NoError(t, json.Unmarshal(b.get(t, "/api/webhooks/"+c.ID, testToken).body, &rec))
+		return rec.ProcessedAt
+	}
+	require.Eventually(t, func() bool { return processedAt() != nil }, 20*time.Second, 50*time.Millisecond)
+	first := *processedAt()
+
+	req, err := http.NewRequest(http.MethodPost, b.url+"/api/webhooks/"+c.ID+"/replay", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	res := do(t, req)
+	require.Equal(t, http.StatusAccepted, res.status, string(res.body))
+	require.Eventually(t, func() bool { p := processedAt(); return p != nil && p.After(first) }, 20*time.Second, 50*time.Millisecond)
+	mu.Lock()
+	require.Equal(t, 2, runs[c.ID], "the handler ran for the delivery and for the replay")
+	mu.Unlock()
+	require.Equal(t, 2, b.webhookJobs(t))
 }
 
 func TestWebhookReadAPI(t *testing.T) {

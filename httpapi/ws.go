@@ -11,10 +11,12 @@ import (
 )
 
 // websocket serves GET /api/ws and /api/ws/jobs: ?job_id=<id> watches one
-// job; ?topic=<name> (token) streams a topic for dashboards. Everything
-// that can be refused is refused here, as a JSON error, before upgrading:
-// the origin, the parameters, the job, a request that is no WebSocket
-// handshake, and a client address over its connection cap.
+// job (with its watch_token where job reads need credentials);
+// ?topic=<name> (token or session) streams a topic for dashboards.
+// Everything that can be refused is refused here, as a JSON error, before
+// upgrading: the origin, the parameters, the credentials, the job, a
+// request that is no WebSocket handshake, and a client address over its
+// connection cap.
 func (a *api) websocket(w http.ResponseWriter, r *http.Request) error {
 	if !a.Realtime.OriginAllowed(r) {
 		return errorf(http.StatusForbidden, "origin_not_allowed",
@@ -29,10 +31,11 @@ func (a *api) websocket(w http.ResponseWriter, r *http.Request) error {
 		if !a.Realtime.HasTopic(topic) {
 			return badRequest("topic %q is not a stream; the streams are %s.", topic, strings.Join(a.Realtime.Topics(), ", "))
 		}
-		if !a.authorized(r) && !a.tokenValid(q.Get("token")) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="bespin"`)
-			return errorf(http.StatusUnauthorized, "unauthorized",
-				"Streams need an Authorization: Bearer <API_TOKEN> header (or, from browsers, a token query parameter).")
+		if _, err := a.authenticate(r); err != nil && !a.tokenValid(q.Get("token")) {
+			if unauthorized(err) {
+				return errUnauthorized("Streams need an API token (Authorization: Bearer <API_TOKEN>, or a token query parameter) or a session.")
+			}
+			return err
 		}
 		adm, err := a.admitWebSocket(r, "")
 		if err != nil {
@@ -45,6 +48,9 @@ func (a *api) websocket(w http.ResponseWriter, r *http.Request) error {
 	}
 	id, err := parseJobID(jobID, "job_id")
 	if err != nil {
+		return err
+	}
+	if err := a.mayReadJob(r, id); err != nil {
 		return err
 	}
 	job, err := a.Store.Job(r.Context(), id)

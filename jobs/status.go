@@ -58,9 +58,9 @@ type Status struct {
 	Status  string `json:"status"`
 	State   string `json:"state"`
 	Attempt int    `json:"attempt"`
-	// Result is the job's output once it has completed, else null. Lists
-	// leave it out (nil), since it may be 100 kB per job.
-	Result    json.RawMessage `json:"result,omitempty"`
+	// Result is the job's output once it has completed, else null; null
+	// in lists too, which do not read outputs (up to 100 kB per job).
+	Result    json.RawMessage `json:"result"`
 	Error     *string         `json:"error"`
 	UpdatedAt time.Time       `json:"updated_at"`
 }

@@ -28,6 +28,13 @@ type Job struct {
 	UpdatedAt time.Time
 }
 
+func jobFromRow(r db.JobStatusGetManyRow) Job {
+	return Job{
+		ID: r.ID, Kind: r.Kind, State: rivertype.JobState(r.State), Attempt: int(r.Attempt),
+		AttemptedAt: r.AttemptedAt, Output: r.Output, LastError: r.LastError, UpdatedAt: r.UpdatedAt,
+	}
+}
+
 // jobsReadBatch bounds the ids read in one query.
 const jobsReadBatch = 1000
 
@@ -41,10 +48,7 @@ func (s *Store) JobsByID(ctx context.Context, ids []int64) (map[int64]Job, error
 			return nil, Classify(err, "read job statuses")
 		}
 		for _, r := range rows {
-			out[r.ID] = Job{
-				ID: r.ID, Kind: r.Kind, State: rivertype.JobState(r.State), Attempt: int(r.Attempt),
-				AttemptedAt: r.AttemptedAt, Output: r.Output, LastError: r.LastError, UpdatedAt: r.UpdatedAt,
-			}
+			out[r.ID] = jobFromRow(r)
 		}
 	}
 	return out, nil
@@ -61,6 +65,35 @@ func (s *Store) Job(ctx context.Context, id int64) (Job, error) {
 		return Job{}, notFound("Job " + strconv.FormatInt(id, 10) + " not found.")
 	}
 	return j, nil
+}
+
+// LockJob reads one job and locks its river_job row until the
+// transaction ends (call it on New(tx)), so that a change decided on the
+// job's state is made on that state. ErrNotFound when there is none.
+func (s *Store) LockJob(ctx context.Context, id int64) (Job, error) {
+	r, err := s.q.JobStatusGetForUpdate(ctx, s.conn, id)
+	if Kind(err) == ErrNotFound {
+		return Job{}, notFound("Job " + strconv.FormatInt(id, 10) + " not found.")
+	}
+	if err != nil {
+		return Job{}, Classify(err, "lock job")
+	}
+	return jobFromRow(db.JobStatusGetManyRow(r)), nil // the same columns
+}
+
+// WatchTokenMetadataKey is the key of River's job metadata under which the
+// API stores the SHA-256 (hex) of a job's watch token. The query
+// JobWatchTokenHash (sql/queries/river_job.sql) reads the same key.
+const WatchTokenMetadataKey = "watch_token_sha256"
+
+// JobWatchTokenHash is the SHA-256 (hex) of job id's watch token, "" when
+// it was created without one. ErrNotFound when there is no such job.
+func (s *Store) JobWatchTokenHash(ctx context.Context, id int64) (string, error) {
+	h, err := s.q.JobWatchTokenHash(ctx, s.conn, id)
+	if Kind(err) == ErrNotFound {
+		return "", notFound("Job " + strconv.FormatInt(id, 10) + " not found.")
+	}
+	return h, Classify(err, "read job watch token")
 }
 
 // JobFilter selects a page of jobs, newest first.

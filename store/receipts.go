@@ -197,6 +197,12 @@ func (s *Store) SetReceiptProcessed(ctx context.Context, id uuid.UUID) error {
 	return Classify(s.q.WebhookReceiptSetProcessed(ctx, s.conn, id), "set processed_at")
 }
 
+// ClearReceiptProcessed sets the receipt's processed_at back to NULL: it
+// waits for processing again (a replay).
+func (s *Store) ClearReceiptProcessed(ctx context.Context, id uuid.UUID) error {
+	return Classify(s.q.WebhookReceiptClearProcessed(ctx, s.conn, id), "clear processed_at")
+}
+
 // DeleteReceiptsOlderThan deletes at most batch receipts created before
 // cutoff, skipping rows locked by a running job, and says how many.
 func (s *Store) DeleteReceiptsOlderThan(ctx context.Context, cutoff time.Time, batch int) (int64, error) {

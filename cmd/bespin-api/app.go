@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
+	"riverqueue.com/riverui"
 
 	"github.com/bespin/bespin/httpapi"
 	"github.com/bespin/bespin/ingest"
@@ -52,6 +53,7 @@ type app struct {
 	listener  *realtime.Listener
 	announcer *realtime.Announcer
 	ws        *realtime.Server
+	riverUI   *riverui.Handler // nil with RIVER_UI=false
 	http      *http.Server
 
 	background     sync.WaitGroup // the listener and the announcer
@@ -76,7 +78,10 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (*app, erro
 		a.close()
 		return nil, err
 	}
-	a.buildHTTP()
+	if err := a.buildHTTP(); err != nil {
+		a.close()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -135,8 +140,8 @@ func (a *app) buildRiver(workers int) error {
 }
 
 // buildHTTP builds the realtime side (job status through LISTEN/NOTIFY,
-// see package realtime), webhook ingestion and the HTTP API.
-func (a *app) buildHTTP() {
+// see package realtime), webhook ingestion, River UI and the HTTP API.
+func (a *app) buildHTTP() error {
 	hub := realtime.NewHub()
 	jobFeed := realtime.NewJobFeed(a.store, hub, a.logger, a.metrics)
 	a.listener = realtime.NewListener(realtime.ListenerConfig{ConnConfig: a.pool.Config().ConnConfig, Logger: a.logger, Metrics: a.metrics})
@@ -148,8 +153,23 @@ func (a *app) buildHTTP() {
 		AllowedOrigins: a.cfg.AllowedOrigins, Development: !a.cfg.production(),
 		MaxConnsPerClient: a.cfg.WSMaxConnectionsPerIP,
 	})
+	var riverUI http.Handler // a nil *riverui.Handler would not be a nil http.Handler
+	if a.cfg.RiverUI {
+		// River UI compiled in runs on Bespin's own River client (and so
+		// its River version): its cancel and retry are River's current
+		// ones. httpapi mounts it behind authentication.
+		h, err := riverui.NewHandler(&riverui.HandlerOpts{
+			Endpoints: riverui.NewEndpoints(a.river, nil),
+			Logger:    a.logger.With(slog.String("component", "riverui")),
+			Prefix:    "/riverui",
+		})
+		if err != nil {
+			return fmt.Errorf("river ui: %w", err)
+		}
+		a.riverUI, riverUI = h, h
+	}
 	handler := httpapi.NewHandler(httpapi.Deps{
-		Logger: a.logger, Store: a.store, River: a.river, Redis: a.redis, RedisBreaker: a.breaker, Metrics: a.metrics,
+		Logger: a.logger, Store: a.store, Pool: a.pool, River: a.river, Redis: a.redis, RedisBreaker: a.breaker, Metrics: a.metrics,
 		Ingester: ingest.New(ingest.Config{
 			Pool: a.pool, River: a.river, Redis: a.redis, KeyPrefix: a.cfg.RedisKeyPrefix, Logger: a.logger,
 			ContentWindow: a.cfg.WebhookDedupeWindow,
@@ -159,10 +179,12 @@ func (a *app) buildHTTP() {
 		Limiter:  ratelimit.New(a.redis, a.cfg.RedisKeyPrefix+"rl:"),
 		Version:  version(),
 		Realtime: a.ws,
+		RiverUI:  riverUI,
 		Console:  web.Handler(),
 
-		APITokens: a.cfg.APITokens, TrustedProxies: a.cfg.TrustedProxies,
-		RateLimitJobs: a.cfg.RateLimitJobs, RateLimitWebhooks: a.cfg.RateLimitWebhooks,
+		APITokens: a.cfg.APITokens, SessionTTL: a.cfg.SessionTTL, PrivateJobs: a.cfg.production(),
+		TrustedProxies: a.cfg.TrustedProxies,
+		RateLimitJobs:  a.cfg.RateLimitJobs, RateLimitWebhooks: a.cfg.RateLimitWebhooks, RateLimitLogin: a.cfg.RateLimitLogin,
 		Webhooks: a.cfg.Webhooks, WebhookMaxBodyBytes: a.cfg.WebhookMaxBodyBytes,
 		WebhookMaxHeaderBytes: a.cfg.WebhookMaxHeaderBytes,
 	})
@@ -176,6 +198,7 @@ func (a *app) buildHTTP() {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
 	}
+	return nil
 }
 
 // run starts the app, serves until ctx is cancelled (or the HTTP server
@@ -217,12 +240,20 @@ func (a *app) start(ctx context.Context) error {
 		close(a.ready)
 		return nil
 	}
-	// The listener and the announcer outlive ctx: they stop in shutdown,
-	// after the HTTP server has finished its in-flight requests.
+	// The listener, the announcer and River UI's background queries
+	// outlive ctx: they stop in shutdown, after the HTTP server has
+	// finished its in-flight requests.
 	bgCtx, stop := context.WithCancel(context.Background())
 	a.stopBackground = stop
 	a.background.Go(func() { a.listener.Run(bgCtx) })
 	a.background.Go(func() { a.announcer.Run(bgCtx) })
+	if a.riverUI != nil {
+		// It stops when bgCtx ends (River UI offers no wait for it; a
+		// query it still runs holds up closing the pool, nothing more).
+		if err := a.riverUI.Start(bgCtx); err != nil {
+			return fmt.Errorf("start river ui: %w", err)
+		}
+	}
 	a.waitForListener(ctx)
 	return a.listen()
 }
@@ -247,7 +278,7 @@ const listenerStartWait = 5 * time.Second
 // listen opens the port and serves on it.
 func (a *app) listen() error {
 	if len(a.cfg.APITokens) == 0 {
-		a.logger.Warn("API_TOKEN is not set: the read API, /metrics and dashboards are open (development only)")
+		a.logger.Warn("API_TOKEN is not set: the read and control API, /metrics, dashboards and River UI are open (development only)")
 	}
 	logWebhookSources(a.logger, a.cfg.Webhooks)
 	ln, err := net.Listen("tcp", ":"+a.cfg.Port)
@@ -270,8 +301,9 @@ func (a *app) Addr() net.Addr { return a.addr }
 
 // shutdown stops in order: stop accepting and finish in-flight requests,
 // close WebSockets with 1001, soft-stop River (cancelling what is still
-// running when the deadline nears), stop the listener and the announcer
-// (which sends what is queued), and close Redis and the pool.
+// running when the deadline nears), stop the listener, the announcer
+// (which sends what is queued) and River UI's background queries, and
+// close Redis and the pool.
 func (a *app) shutdown(ctx context.Context) error {
 	var errs []error
 	if a.http != nil {

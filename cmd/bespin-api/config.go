@@ -32,8 +32,10 @@ type config struct {
 	RedisKeyPrefix string
 
 	APITokens      []string
+	SessionTTL     time.Duration
 	AllowedOrigins []string
 	TrustedProxies []netip.Prefix
+	RiverUI        bool // serve River UI at /riverui/
 
 	HTTPMaxHeaderBytes    int           // request line and headers, any route (net/http answers 431 beyond)
 	HTTPReadHeaderTimeout time.Duration // a client must send its headers within this
@@ -55,6 +57,7 @@ type config struct {
 
 	RateLimitJobs     ratelimit.Limit
 	RateLimitWebhooks ratelimit.Limit
+	RateLimitLogin    ratelimit.Limit
 
 	WebhookMaxBodyBytes int64
 	WebhookTolerance    time.Duration
@@ -84,8 +87,10 @@ func loadConfig(environ []string) (config, error) {
 	c.RedisKeyPrefix = p.str("REDIS_KEY_PREFIX", "bespin:")
 
 	c.APITokens = p.list("API_TOKEN")
+	c.SessionTTL = p.duration("SESSION_TTL", 12*time.Hour, time.Minute)
 	c.AllowedOrigins = p.list("ALLOWED_ORIGINS")
 	c.TrustedProxies = p.prefixes("TRUSTED_PROXIES")
+	c.RiverUI = p.boolean("RIVER_UI", true)
 
 	c.HTTPMaxHeaderBytes = p.intRange("HTTP_MAX_HEADER_BYTES", 64<<10, 4<<10, 16<<20)
 	c.HTTPReadHeaderTimeout = p.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second, 100*time.Millisecond)
@@ -122,6 +127,10 @@ func loadConfig(environ []string) (config, error) {
 		PerMinute: p.intRange("RATE_LIMIT_WEBHOOKS_PER_MINUTE", 6000, 0, 100_000_000),
 		Burst:     p.intRange("RATE_LIMIT_WEBHOOKS_BURST", 600, 1, 100_000_000),
 	}
+	c.RateLimitLogin = ratelimit.Limit{
+		PerMinute: p.intRange("RATE_LIMIT_LOGIN_PER_MINUTE", 10, 0, 100_000_000),
+		Burst:     p.intRange("RATE_LIMIT_LOGIN_BURST", 5, 1, 100_000_000),
+	}
 
 	c.WebhookMaxBodyBytes = int64(p.intRange("WEBHOOK_MAX_BODY_BYTES", webhook.DefaultMaxBodyBytes, 1, 1<<30))
 	c.WebhookTolerance = p.duration("WEBHOOK_TOLERANCE", webhook.DefaultTolerance, time.Second)
@@ -135,7 +144,7 @@ func loadConfig(environ []string) (config, error) {
 		return config{}, &env.Error{Var: "WEBHOOK_MAX_HEADER_BYTES", Problem: fmt.Sprintf("%d is more than HTTP_MAX_HEADER_BYTES (%d), which every request is held to first", c.WebhookMaxHeaderBytes, c.HTTPMaxHeaderBytes)}
 	}
 	if c.production() && len(c.APITokens) == 0 {
-		return config{}, &env.Error{Var: "API_TOKEN", Problem: "must be set when BESPIN_ENV=production (it protects the read API, metrics and dashboards)"}
+		return config{}, &env.Error{Var: "API_TOKEN", Problem: "must be set when BESPIN_ENV=production (it protects the read and control API, metrics, dashboards and River UI)"}
 	}
 	webhooks, err := webhook.NewRegistry(vars, webhook.Options{Development: !c.production(), Tolerance: c.WebhookTolerance})
 	if err != nil {

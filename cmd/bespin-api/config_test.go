@@ -30,6 +30,10 @@ func TestLoadConfigDefaults(t *testing.T) {
 	require.Equal(t, 30*time.Second, c.JobTimeout)
 	require.Equal(t, time.Minute, c.JobRescueAfter, "JOB_TIMEOUT + 30s")
 	require.False(t, c.DatabaseURLSet)
+	require.Equal(t, 12*time.Hour, c.SessionTTL)
+	require.True(t, c.RiverUI)
+	require.Equal(t, 10, c.RateLimitLogin.PerMinute)
+	require.Equal(t, 5, c.RateLimitLogin.Burst)
 }
 
 func TestLoadConfig(t *testing.T) {
@@ -77,6 +81,9 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"JOB_WORKERS=0", "JOB_WORKERS: "},
 		{"WEBHOOK_DEDUPE_WINDOW=a day", "WEBHOOK_DEDUPE_WINDOW: "},
 		{"WS_MAX_CONNECTIONS_PER_IP=-1", "WS_MAX_CONNECTIONS_PER_IP: "},
+		{"SESSION_TTL=30s", "SESSION_TTL: "},
+		{"RIVER_UI=perhaps", "RIVER_UI: "},
+		{"RATE_LIMIT_LOGIN_BURST=0", "RATE_LIMIT_LOGIN_BURST: "},
 		{"HTTP_MAX_HEADER_BYTES=100", "HTTP_MAX_HEADER_BYTES: "},
 		{"HTTP_READ_HEADER_TIMEOUT=0", "HTTP_READ_HEADER_TIMEOUT: "},
 		{"WEBHOOK_MAX_HEADER_BYTES=100000", "WEBHOOK_MAX_HEADER_BYTES: 100000 is more than HTTP_MAX_HEADER_BYTES"},

@@ -24,9 +24,10 @@ import (
 )
 
 type createdJob struct {
-	JobID  string `json:"job_id"`
-	Status string `json:"status"`
-	Kind   string `json:"kind"`
+	JobID      string `json:"job_id"`
+	Status     string `json:"status"`
+	Kind       string `json:"kind"`
+	WatchToken string `json:"watch_token"`
 }
 
 func createJob(t *testing.T, baseURL, query string) createdJob {
@@ -40,6 +41,7 @@ func createJob(t *testing.T, baseURL, query string) createdJob {
 	require.Equal(t, "/api/jobs/"+c.JobID, resp.Header.Get("Location"))
 	require.Equal(t, "pending", c.Status)
 	require.Equal(t, "random-text", c.Kind)
+	require.Len(t, c.WatchToken, 43, "32 random bytes, base64url")
 	return c
 }
 
@@ -252,7 +254,7 @@ func TestJobRequestErrors(t *testing.T) {
 		return resp.StatusCode
 	}
 	origin := func(o string) http.Header { return http.Header{"Origin": []string{o}} }
-	bearer := http.Header{"Authorization": []string{"Bearer s3cret"}}
+	auth := bearer("s3cret")
 	require.Equal(t, http.StatusBadRequest, dialStatus("/api/ws", nil))
 	require.Equal(t, http.StatusBadRequest, dialStatus("/api/ws?job_id=x1", nil))
 	require.Equal(t, http.StatusBadRequest, dialStatus("/api/ws/jobs?job_id=-5", nil))
@@ -263,9 +265,9 @@ func TestJobRequestErrors(t *testing.T) {
 	require.Equal(t, http.StatusSwitchingProtocols, dialStatus("/api/ws/jobs?job_id="+job.JobID, origin("http://localhost:5173")))
 	require.Equal(t, http.StatusSwitchingProtocols, dialStatus("/api/ws?job_id="+job.JobID, nil))
 	require.Equal(t, http.StatusUnauthorized, dialStatus("/api/ws?topic=jobs", nil))
-	require.Equal(t, http.StatusBadRequest, dialStatus("/api/ws?topic=nope", bearer))
-	require.Equal(t, http.StatusBadRequest, dialStatus("/api/ws?topic=jobs&job_id=1", bearer))
-	require.Equal(t, http.StatusSwitchingProtocols, dialStatus("/api/ws?topic=jobs", bearer))
+	require.Equal(t, http.StatusBadRequest, dialStatus("/api/ws?topic=nope", auth))
+	require.Equal(t, http.StatusBadRequest, dialStatus("/api/ws?topic=jobs&job_id=1", auth))
+	require.Equal(t, http.StatusSwitchingProtocols, dialStatus("/api/ws?topic=jobs", auth))
 	require.Equal(t, http.StatusSwitchingProtocols, dialStatus("/api/ws?topic=jobs&token=s3cret", nil))
 
 	// An unknown topic is told the streams there are.

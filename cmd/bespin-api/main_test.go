@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,8 +16,18 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bespin/bespin/internal/dbtest"
+	"github.com/bespin/bespin/internal/openapitest"
 	"github.com/bespin/bespin/internal/redistest"
 )
+
+// Every response the end-to-end tests receive through http.DefaultClient
+// (http.Get and http.Post included) is checked against openapi.yaml.
+func TestMain(m *testing.M) {
+	http.DefaultClient.Transport = openapitest.Transport(nil)
+	code := m.Run()
+	removeBuiltBinary()
+	os.Exit(code)
+}
 
 // testServer is a running `bespin-api serve`, started through run exactly
 // as main starts it, on a free port.
@@ -77,6 +88,7 @@ func startServerEnv(t *testing.T, environ []string) *testServer {
 	case <-a.Ready():
 		srv.URL = "http://127.0.0.1:" + strconv.Itoa(a.Addr().(*net.TCPAddr).Port)
 	case err := <-done:
+		done <- err // for the cleanup's stop, which would otherwise wait 30s for it
 		t.Fatalf("server exited before listening: %v\nlogs:\n%s", err, logs)
 	case <-time.After(60 * time.Second):
 		t.Fatalf("server did not listen within 60s; logs:\n%s", logs)
@@ -114,6 +126,52 @@ func getJSON(t *testing.T, url string, into any) *http.Response {
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(into), "decoding %s", url)
 	}
 	return resp
+}
+
+// reply is an answer read whole.
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r reply) decode(t *testing.T, into any) {
+	t.Helper()
+	require.NoError(t, json.Unmarshal(r.body, into), "%d %s", r.status, r.body)
+}
+
+func (r reply) errorCode(t *testing.T) string {
+	t.Helper()
+	var e errorResponse
+	r.decode(t, &e)
+	require.NotEmpty(t, e.Error.Message)
+	return e.Error.Code
+}
+
+// call sends method to url with body (JSON when not empty) and header,
+// through http.DefaultClient (so the answer is checked against
+// openapi.yaml).
+func call(t *testing.T, method, url, body string, header http.Header) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	if body != "" && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// bearer is the header of token.
+func bearer(token string) http.Header {
+	return http.Header{"Authorization": {"Bearer " + token}}
 }
 
 type errorResponse struct {
@@ -191,7 +249,8 @@ func TestConsoleBesideTheAPI(t *testing.T) {
 		require.Contains(t, resp.Header.Get("Content-Type"), "text/html", p)
 		require.Contains(t, string(body), "Bespin", p)
 	}
-	for _, p := range []string{"/api/nothing", "/healthz/x", "/metrics/x", "/riverui/x"} {
+	// (/riverui/ is River UI's own: riverui_test.go.)
+	for _, p := range []string{"/api/nothing", "/healthz/x", "/metrics/x"} {
 		var e errorResponse
 		resp := getJSON(t, srv.URL+p, &e)
 		require.Equal(t, http.StatusNotFound, resp.StatusCode, p)

@@ -22,12 +22,11 @@ var (
 	buildErr  error
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
+// removeBuiltBinary removes the shared build (TestMain, main_test.go).
+func removeBuiltBinary() {
 	if builtBin != "" {
 		os.RemoveAll(filepath.Dir(builtBin))
 	}
-	os.Exit(code)
 }
 
 // buildBinary builds bespin-api once per test run and returns its path.

@@ -11,7 +11,8 @@
 --     finalized_at timestamptz,
 --     errors       jsonb[],      -- one {"at", "attempt", "error", "trace"} per failed attempt
 --     kind         text NOT NULL,
---     metadata     jsonb NOT NULL DEFAULT '{}', -- River's output recording: metadata->'output'
+--     metadata     jsonb NOT NULL DEFAULT '{}', -- River's output recording: metadata->'output';
+--                                                  -- Bespin's watch token hash: metadata->>'watch_token_sha256'
 --     ...
 -- );
 --
@@ -24,6 +25,23 @@ SELECT id, kind, state, attempt, attempted_at, output::jsonb AS output,
 FROM bespin_job_status
 WHERE id = ANY(@ids::bigint[])
 ORDER BY id;
+
+-- name: JobStatusGetForUpdate :one
+-- One job, its river_job row locked until the transaction ends, so that a
+-- change decided on its state (cancel, retry, delete) is made on that
+-- state: River neither fetches (SKIP LOCKED) nor completes it meanwhile.
+SELECT id, kind, state, attempt, attempted_at, output::jsonb AS output,
+       last_error::text AS last_error, updated_at::timestamptz AS updated_at
+FROM bespin_job_status
+WHERE id = @id
+FOR UPDATE;
+
+-- name: JobWatchTokenHash :one
+-- The SHA-256 (hex) of the job's watch token, set at creation by the API
+-- (store.WatchTokenMetadataKey); '' for jobs created without one.
+SELECT coalesce(metadata ->> 'watch_token_sha256', '')::text AS watch_token_sha256
+FROM river_job
+WHERE id = @id;
 
 -- JobStatusList is newest first, keyset-paginated on id (River's ids only
 -- grow). It leaves out the recorded output, which may be 100 kB per job.

@@ -73,6 +73,11 @@ SELECT * FROM webhook_receipts WHERE id = @id FOR UPDATE;
 -- name: WebhookReceiptSetProcessed :exec
 UPDATE webhook_receipts SET processed_at = now() WHERE id = @id;
 
+-- name: WebhookReceiptClearProcessed :exec
+-- A replay: the receipt waits for processing again, in the transaction
+-- that enqueues its new process-webhook job.
+UPDATE webhook_receipts SET processed_at = NULL WHERE id = @id;
+
 -- name: WebhookReceiptList :many
 -- Newest first, keyset-paginated on (created_at, id). Body and payload are
 -- only read when asked for.

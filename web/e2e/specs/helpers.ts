@@ -1,4 +1,4 @@
-import { createHmac } from "node:crypto";
+import { createHmac, randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import type { APIRequestContext, Page } from "@playwright/test";
 
@@ -19,9 +19,11 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 
 export const outputDir = out;
 
-/** Posts a delivery to the test source, signed like the server checks it. */
+/** Posts a delivery to the test source, signed like the server checks it.
+ * Each body is new (a nonce): the server takes a body it stored within
+ * WEBHOOK_DEDUPE_WINDOW for a duplicate. */
 export async function postWebhook(request: APIRequestContext, event: string, extra: Record<string, unknown> = {}) {
-  const body = JSON.stringify({ event, ...extra });
+  const body = JSON.stringify({ event, nonce: randomUUID(), ...extra });
   const sig = createHmac("sha256", "test-secret").update(body).digest("hex");
   const res = await request.post(`${apiURL()}/api/webhooks/test`, {
     headers: { "Content-Type": "application/json", "X-Webhook-Signature": `sha256=${sig}` },

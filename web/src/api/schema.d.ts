@@ -132,7 +132,13 @@ export interface paths {
         /**
          * Sign in with an API token
          * @description Exchanges an API token for a session cookie (`bespin_session`,
-         *     HttpOnly, SameSite=Strict). Rate limited per client address.
+         *     HttpOnly, SameSite=Strict, `Secure` when the request came over HTTPS
+         *     directly or through a trusted proxy), which lasts `SESSION_TTL`
+         *     (default 12 hours). The session is honoured by every instance that
+         *     shares the database and accepts the token; it ends when signed out
+         *     (`DELETE`), when it expires, or when its token is removed from
+         *     `API_TOKEN`. Rate limited per client address
+         *     (`RATE_LIMIT_LOGIN_*`); refused from another origin.
          */
         post: operations["createSession"];
         /**
@@ -156,7 +162,13 @@ export interface paths {
         put?: never;
         /**
          * Create a random-text job
-         * @description Rate limited per client IP.
+         * @description The parameters come in the query string or in a JSON object body
+         *     (`{"length": 50}`, `Content-Type: application/json`), each once;
+         *     nothing is ignored: an unknown parameter, or one given twice, is a
+         *     400, a body not labelled as JSON a 415. Rate limited per client IP.
+         *     The answer carries the job's `watch_token`, which reads the job
+         *     where reading jobs needs credentials (production); keep it: it is
+         *     not shown again.
          */
         post: operations["createRandomTextJob"];
         delete?: never;
@@ -191,7 +203,7 @@ export interface paths {
         };
         /**
          * Jobs, newest first
-         * @description Items leave out `result` (always null here); see `GET /api/jobs/{id}`.
+         * @description Items carry `result: null` (lists read no outputs, up to 100 kB each); see `GET /api/jobs/{id}`.
          */
         get: operations["listJobs"];
         put?: never;
@@ -212,13 +224,27 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** One job, as the WebSocket message */
+        /**
+         * One job, as the WebSocket message
+         * @description Open in development. In production it needs a token, a session or
+         *     the job's `watch_token` (see "Job privacy"); 401 without, checked
+         *     before the job is looked up.
+         */
         get: operations["getJob"];
         put?: never;
-        post?: never;
+        /**
+         * Create a job of another kind (there is none)
+         * @description Here `{id}` is a job kind. `random-text` is the only kind clients
+         *     create (`POST /api/jobs/random-text`); any other answers 404
+         *     `unknown_job_kind`, listing the kinds. (The server routes
+         *     `POST /api/jobs/{kind}`; OpenAPI allows one parameter name per path.)
+         */
+        post: operations["createJobOfUnknownKind"];
         /**
          * Delete a job that is not running
-         * @description Watchers of the job are told `failed` with state `deleted`.
+         * @description Watchers of a job deleted before it finished are told `failed` with
+         *     state `deleted`, then closed with 1000. Rate limited with job
+         *     creation.
          */
         delete: operations["deleteJob"];
         options?: never;
@@ -240,9 +266,12 @@ export interface paths {
         put?: never;
         /**
          * Cancel a job
-         * @description Cancels a pending or running job (a running one is told to stop).
-         *     Cancelling a finished job changes nothing: 200 with `"changed": false`
-         *     and a message saying why.
+         * @description A job waiting to run is cancelled at once (`failed`, state
+         *     `cancelled`). A running job is asked to stop: the answer still says
+         *     `running` with `"changed": true`, and watchers get `failed`/`cancelled`
+         *     when its worker stops. Cancelling a finished job changes nothing:
+         *     200 with `"changed": false` and a message saying why. Rate limited
+         *     with job creation.
          */
         post: operations["cancelJob"];
         delete?: never;
@@ -264,8 +293,14 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Run a finished job again
-         * @description A pending job is left as it is (`"changed": false`).
+         * Run a job again, now
+         * @description A finished (completed, failed), retryable or scheduled job becomes
+         *     `pending` (state `available`) and runs as soon as a worker is free,
+         *     with one more attempt if it had used them all. An earlier
+         *     cancellation request is dropped, so the new run is not cancelled in
+         *     turn. A job already waiting to run is left as it is
+         *     (`"changed": false`); a running job is refused (409 `job_running`).
+         *     Rate limited with job creation.
          */
         post: operations["retryJob"];
         delete?: never;
@@ -288,11 +323,13 @@ export interface paths {
          *
          *     - `job_id`: the job's current `JobStatus`, then every change in order,
          *       then close 1000 after `completed`/`failed`. A job deleted before
-         *       finishing ends as `failed`, state `deleted`. No token needed.
-         *     - `topic=jobs`: every job status change (`JobStatus`, `result` left
-         *       out), from `running` on. Token (header, cookie, or `token`).
+         *       finishing ends as `failed`, state `deleted`. Open in development;
+         *       in production a token, a session or the job's `watch_token` (see
+         *       "Job privacy").
+         *     - `topic=jobs`: every job status change (`JobStatus`), from `running`
+         *       on. Token (header, or `token` from browsers) or session.
          *     - `topic=webhooks`: every new receipt as `WebhookSummary` (never the
-         *       payload; duplicates not repeated). Token.
+         *       payload; duplicates not repeated). Token or session.
          *
          *     Every refusal is a JSON `Error` sent before upgrading. Browser origins
          *     are checked against `ALLOWED_ORIGINS` (the page's own host, and
@@ -316,7 +353,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** WebSocket (the seed's path; same handler as /api/ws) */
+        /**
+         * WebSocket (the seed's path; same handler as /api/ws)
+         * @description A job watch as on `/api/ws?job_id=`, with the same credentials.
+         */
         get: operations["openJobWebSocket"];
         put?: never;
         post?: never;
@@ -416,7 +456,11 @@ export interface paths {
         put?: never;
         /**
          * Process a receipt again
-         * @description Enqueues a new `process-webhook` job for the stored receipt.
+         * @description Enqueues a new `process-webhook` job for the stored receipt, which
+         *     runs the handlers registered for its source and event again. The
+         *     receipt's `processed_at` goes back to null in the same transaction
+         *     and is set again when the job completes. Watch the job like any
+         *     other. Rate limited with job creation.
          */
         post: operations["replayWebhook"];
         delete?: never;
@@ -495,7 +539,7 @@ export interface components {
              * Format: date-time
              * @description When the session ends; null for `token` and `open`.
              */
-            expires_at?: string | null;
+            expires_at: string | null;
             /**
              * @description `open`: development without `API_TOKEN`, nothing to sign in to.
              * @enum {string}
@@ -556,7 +600,7 @@ export interface components {
             status: components["schemas"]["JobStatusName"];
             state: components["schemas"]["JobState"];
             attempt: number;
-            /** @description The recorded output of a completed job (null otherwise, and in lists and streams). */
+            /** @description The recorded output of a completed job; null otherwise, and in lists. */
             result: components["schemas"]["RandomTextResult"] | null;
             /** @description Why a failed job failed; null unless failed. */
             error: string | null;
@@ -572,6 +616,12 @@ export interface components {
             status: "pending";
             /** @constant */
             kind: "random-text";
+            /**
+             * @description This job's capability: `?watch_token=` on `GET /api/jobs/{id}` and
+             *     `GET /api/ws?job_id=` reads it where job reads need credentials
+             *     (production). Unguessable, valid for this job only, shown once.
+             */
+            watch_token: string;
         };
         JobList: {
             jobs: components["schemas"]["JobStatus"][];
@@ -685,7 +735,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description `unauthorized`: a token (or session) is needed. */
+        /** @description `unauthorized`: an API token or a session is needed (for reading a job in production, its `watch_token` will do). The message says which credential failed. */
         Unauthorized: {
             headers: {
                 /** @description `Bearer realm="bespin"` */
@@ -707,6 +757,34 @@ export interface components {
         };
         /** @description `job_running`: the job is running; cancel it first or wait. */
         JobRunning: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `websocket_required`: a plain HTTP request to a WebSocket endpoint; connect with a WebSocket client. */
+        WebSocketRequired: {
+            headers: {
+                Upgrade?: "websocket";
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `too_many_connections`: the client address holds `WS_MAX_CONNECTIONS_PER_IP` WebSockets already. */
+        TooManyConnections: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `cross_origin_request`: a cookie-authenticated write (or a sign-in) from another origin; use a bearer token, or the page's own origin. */
+        CrossOrigin: {
             headers: {
                 [name: string]: unknown;
             };
@@ -759,6 +837,8 @@ export interface components {
     parameters: {
         /** @description A River job id (a positive whole number); 400 when malformed. */
         JobID: components["schemas"]["JobID"];
+        /** @description The job's `watch_token`, from its creation; needed in production without a token or session. */
+        WatchToken: string;
         /** @description A receipt id (UUID); 400 `invalid_id` when malformed. */
         ReceiptID: string;
         /** @description Page size. */
@@ -915,6 +995,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getSession: {
@@ -936,6 +1017,8 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createSession: {
@@ -954,15 +1037,26 @@ export interface operations {
             /** @description Signed in. */
             200: {
                 headers: {
-                    /** @description `bespin_session=<opaque>; Path=/; HttpOnly; SameSite=Strict` (and `Secure` over HTTPS). */
+                    /** @description `bespin_session=<opaque>; Path=/; Expires=...; Max-Age=...; HttpOnly; SameSite=Strict` (and `Secure` over HTTPS). */
                     "Set-Cookie"?: string;
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["SessionCreated"];
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description `invalid_body` (not JSON) or `invalid_parameter` (no token). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `invalid_token`: the token is not one of the configured API tokens. */
             401: {
                 headers: {
@@ -972,7 +1066,19 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            403: components["responses"]["CrossOrigin"];
+            /** @description `sessions_disabled`: the server has no `API_TOKEN` (development); everything is open. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     deleteSession: {
@@ -984,13 +1090,18 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Signed out (also when there was no session). */
+            /** @description Signed out on every instance, and the cookie cleared (also when there was no session). */
             204: {
                 headers: {
+                    /** @description `bespin_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict`. */
+                    "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            403: components["responses"]["CrossOrigin"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createRandomTextJob: {
@@ -1005,7 +1116,16 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @default 100 */
+                    length?: number;
+                    /** @default 0 */
+                    delay_ms?: number;
+                };
+            };
+        };
         responses: {
             /** @description Enqueued. */
             202: {
@@ -1021,6 +1141,24 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            /** @description `payload_too_large`: a body over 4 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: a body not labelled `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -1091,7 +1229,10 @@ export interface operations {
     };
     getJob: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The job's `watch_token`, from its creation; needed in production without a token or session. */
+                watch_token?: components["parameters"]["WatchToken"];
+            };
             header?: never;
             path: {
                 /** @description A River job id (a positive whole number); 400 when malformed. */
@@ -1111,9 +1252,43 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            /** @description `method_not_allowed`: the id is a job kind (`random-text`), which POST creates; `Allow: POST`. */
+            405: {
+                headers: {
+                    Allow?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createJobOfUnknownKind: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A River job id (a positive whole number); 400 when malformed. */
+                id: components["parameters"]["JobID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `unknown_job_kind`: the message lists the kinds. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     deleteJob: {
@@ -1137,8 +1312,10 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["CrossOrigin"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["JobRunning"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1155,9 +1332,12 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The job after the request. */
+            /** @description The job after the request, as committed. */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1166,7 +1346,9 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["CrossOrigin"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1183,9 +1365,12 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The job after the request. */
+            /** @description The job after the request, as committed. */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1194,8 +1379,10 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["CrossOrigin"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["JobRunning"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1205,6 +1392,8 @@ export interface operations {
             query?: {
                 /** @description The job to watch. */
                 job_id?: components["schemas"]["JobID"];
+                /** @description The job's `watch_token`, from its creation; needed in production without a token or session. */
+                watch_token?: components["parameters"]["WatchToken"];
                 /** @description The stream to follow. */
                 topic?: components["schemas"]["Topic"];
                 /** @description An API token, for browsers that cannot set headers on WebSockets (topics only). */
@@ -1233,6 +1422,8 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["OriginNotAllowed"];
             404: components["responses"]["NotFound"];
+            426: components["responses"]["WebSocketRequired"];
+            429: components["responses"]["TooManyConnections"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1242,6 +1433,8 @@ export interface operations {
             query: {
                 /** @description The job to watch. */
                 job_id: components["schemas"]["JobID"];
+                /** @description The job's `watch_token`, from its creation; needed in production without a token or session. */
+                watch_token?: components["parameters"]["WatchToken"];
             };
             header?: never;
             path?: never;
@@ -1259,8 +1452,11 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["OriginNotAllowed"];
             404: components["responses"]["NotFound"];
+            426: components["responses"]["WebSocketRequired"];
+            429: components["responses"]["TooManyConnections"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1486,6 +1682,15 @@ export interface operations {
                 };
             };
             429: components["responses"]["RateLimited"];
+            /** @description `headers_too_large`: the delivery's headers are over `WEBHOOK_MAX_HEADER_BYTES` (a receipt keeps them). */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1502,9 +1707,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Enqueued. */
+            /** @description Enqueued (committed). */
             202: {
                 headers: {
+                    Location: components["headers"]["Location"];
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1513,7 +1722,9 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["CrossOrigin"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
