@@ -26,7 +26,9 @@ export function makeRouter(history: RouterHistory = createWebHistory()): Router 
         return true; // the page shows the error (server unreachable, say)
       }
     }
-    if (auth.mode === "signed-out") return { name: "signin", query: { next: to.fullPath } };
+    // A job's watch token reads that job without signing in.
+    const watching = to.name === "job" && typeof to.query.watch_token === "string";
+    if (auth.mode === "signed-out" && !watching) return { name: "signin", query: { next: to.fullPath } };
     return true;
   });
   return router;

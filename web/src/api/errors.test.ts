@@ -31,12 +31,6 @@ describe("errors a person understands", () => {
     expect(await screen.findByLabelText("API token")).toBeTruthy();
   });
 
-  it("401 on a server without sessions: sign-in page too", async () => {
-    fakeApi().on("GET", "/api/jobs", { status: 401, body: { error: { code: "unauthorized", message: "x" } } }); // /api/session: 404
-    const { router } = await renderApp("/webhooks");
-    await waitFor(() => expect(router.currentRoute.value.name).toBe("signin"));
-  });
-
   it("503: shows 'database unavailable, retrying' while it retries, then the data", async () => {
     retryDelays.initialMs = 20;
     let n = 0;
