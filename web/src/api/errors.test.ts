@@ -29,6 +29,7 @@ describe("errors a person understands", () => {
     await waitFor(() => expect(router.currentRoute.value.name).toBe("signin"));
     expect(router.currentRoute.value.query.next).toBe("/jobs?state=failed");
     expect(await screen.findByLabelText("API token")).toBeTruthy();
+    expect(screen.getByText("Your session has ended. Sign in again to go on where you were.")).toBeTruthy();
   });
 
   it("503: shows 'database unavailable, retrying' while it retries, then the data", async () => {

@@ -20,6 +20,7 @@ describe("sign in", () => {
     const { router } = await renderApp("/jobs");
     await waitFor(() => expect(router.currentRoute.value.name).toBe("signin"));
     await fireEvent.update(await screen.findByLabelText("API token"), "  s3cret  ");
+    expect(screen.queryByText(/Your session has ended/)).toBeNull(); // never signed in: nothing ended
     await fireEvent.click(screen.getByRole("button", { name: "Sign in" }));
     await waitFor(() => expect(router.currentRoute.value.fullPath).toBe("/jobs"));
     expect(JSON.parse(fake.calls.find((c) => c.method === "POST")!.body)).toEqual({ token: "s3cret" });
