@@ -1,19 +1,23 @@
 import { defineConfig } from "@playwright/test";
 
-// Browser tests. They expect a running console + API (BESPIN_E2E_URL): the
-// Go harness in e2e/e2e_test.go starts both (make web-browser). Browser
-// downloads do not work here: Debian's chromium is used.
+// Browser tests. They expect running servers: the Go harness in
+// e2e/e2e_test.go starts them and passes their addresses
+// (make web-browser). Browser downloads do not work here: Debian's
+// chromium is used.
+//   production   bespin-api with API_TOKEN (sign-in, sessions, River UI)
+//   development  bespin-api without API_TOKEN (open), whose database and
+//                process the tests can take away (BESPIN_E2E_CONTROL_URL)
+//   vite         `npm run dev` proxying the API to the development server
 export default defineConfig({
   testDir: "e2e/specs",
   outputDir: `${process.env.E2E_OUTPUT ?? "test-results"}/playwright`,
-  timeout: 90_000,
+  timeout: 120_000,
   expect: { timeout: 20_000 },
   workers: 1,
   fullyParallel: false,
   retries: 0,
   reporter: [["list"]],
   use: {
-    baseURL: process.env.BESPIN_E2E_URL,
     viewport: { width: 1280, height: 800 },
     launchOptions: {
       executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -29,4 +33,9 @@ export default defineConfig({
     },
     trace: "off",
   },
+  projects: [
+    { name: "production", testMatch: "production.spec.ts", use: { baseURL: process.env.BESPIN_E2E_PROD_URL } },
+    { name: "development", testMatch: ["development.spec.ts", "flood.spec.ts"], use: { baseURL: process.env.BESPIN_E2E_DEV_URL } },
+    { name: "vite", testMatch: "vite.spec.ts", use: { baseURL: process.env.BESPIN_E2E_VITE_URL } },
+  ],
 });

@@ -26,7 +26,9 @@ export function makeRouter(history: RouterHistory = createWebHistory()): Router 
         return true; // the page shows the error (server unreachable, say)
       }
     }
-    if (auth.mode === "signed-out") return { name: "signin", query: { next: to.fullPath } };
+    // A job's watch token reads that job without signing in.
+    const watching = to.name === "job" && typeof to.query.watch_token === "string";
+    if (auth.mode === "signed-out" && !watching) return { name: "signin", query: { next: to.fullPath } };
     return true;
   });
   return router;
@@ -35,8 +37,10 @@ export function makeRouter(history: RouterHistory = createWebHistory()): Router 
 /** Any 401: signed out; to sign-in, then back to where the user was. */
 export function redirectOnUnauthorized(router: Router): void {
   setUnauthorizedHandler(() => {
+    const hadSession = auth.mode === "session";
     auth.markSignedOut();
     const here = router.currentRoute.value;
-    if (here.name !== "signin") void router.push({ name: "signin", query: { next: here.fullPath } });
+    // ended: the sign-in page says why the user is there.
+    if (here.name !== "signin") void router.push({ name: "signin", query: { next: here.fullPath, ...(hadSession ? { ended: "1" } : {}) } });
   });
 }

@@ -1,5 +1,7 @@
 // The one HTTP client: openapi-fetch typed by the generated paths, plus the
 // error handling every page shares (ApiError, 503 retries, 401 → sign-in).
+// Credentials are the session cookie, which the browser sends itself on
+// these same-origin requests.
 import createClient from "openapi-fetch";
 import type { ErrorBody, paths } from "./types";
 import { notices } from "../stores/notices";
@@ -18,16 +20,6 @@ export class ApiError extends Error {
   }
 }
 
-let bearer: string | null = null;
-
-/** A token sent as `Authorization: Bearer` (servers without sessions). */
-export function setBearerToken(token: string | null): void {
-  bearer = token;
-}
-export function bearerToken(): string | null {
-  return bearer;
-}
-
 let onUnauthorized: (() => void) | null = null;
 /** Called on a 401 from any request that does not opt out (the auth store
  * sends the user to the sign-in page). */
@@ -39,15 +31,6 @@ export const api = createClient<paths>({
   baseUrl: globalThis.location?.origin ?? "http://localhost",
   // Looked up at call time, so tests can replace fetch.
   fetch: (request: Request) => globalThis.fetch(request),
-});
-
-api.use({
-  onRequest({ request }) {
-    if (bearer !== null && !request.headers.has("Authorization")) {
-      request.headers.set("Authorization", `Bearer ${bearer}`);
-    }
-    return request;
-  },
 });
 
 function isErrorBody(v: unknown): v is ErrorBody {

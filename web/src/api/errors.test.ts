@@ -29,12 +29,7 @@ describe("errors a person understands", () => {
     await waitFor(() => expect(router.currentRoute.value.name).toBe("signin"));
     expect(router.currentRoute.value.query.next).toBe("/jobs?state=failed");
     expect(await screen.findByLabelText("API token")).toBeTruthy();
-  });
-
-  it("401 on a server without sessions: sign-in page too", async () => {
-    fakeApi().on("GET", "/api/jobs", { status: 401, body: { error: { code: "unauthorized", message: "x" } } }); // /api/session: 404
-    const { router } = await renderApp("/webhooks");
-    await waitFor(() => expect(router.currentRoute.value.name).toBe("signin"));
+    expect(screen.getByText("Your session has ended. Sign in again to go on where you were.")).toBeTruthy();
   });
 
   it("503: shows 'database unavailable, retrying' while it retries, then the data", async () => {

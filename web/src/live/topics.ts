@@ -1,7 +1,6 @@
 // One WebSocket per topic stream, shared by every page that listens
 // (overview feed, jobs list, webhooks list), opened while anyone listens.
 import type { JobStatus, Topic, WebhookSummary } from "../api/types";
-import { bearerToken } from "../api/client";
 import { LiveSocket, wsUrl, type LiveSocketOptions } from "./socket";
 import { parseJobStatus, parseWebhookSummary } from "./messages";
 
@@ -31,12 +30,7 @@ function open<K extends Topic>(topic: K, parse: (d: string) => TopicMessages[K] 
   const listeners = new Set<Listener<TopicMessages[K]>>();
   const socket = new LiveSocket<TopicMessages[K]>({
     label: `${topic} stream`,
-    url: () => {
-      const params: Record<string, string> = { topic };
-      const token = bearerToken();
-      if (token !== null) params.token = token; // servers without sessions
-      return wsUrl("/api/ws", params);
-    },
+    url: () => wsUrl("/api/ws", { topic }), // the session cookie authenticates it
     parse,
     onMessage: (msg) => listeners.forEach((l) => l.onMessage(msg)),
     onOpen: (reconnected) => {

@@ -85,4 +85,24 @@ describe("job page", () => {
     await fireEvent.click(screen.getByRole("button", { name: "Really delete?" }));
     expect((await screen.findByRole("alert")).textContent).toContain("Job 42 is running; cancel it first.");
   });
+
+  it("signed out, the job's watch token still shows it live (production's job privacy); without it, sign-in", async () => {
+    const unauthorized = { status: 401, body: { error: { code: "unauthorized", message: "needs a token" } } };
+    const fake = fakeApi()
+      .on("GET", "/api/session", unauthorized)
+      .on("GET", "/api/jobs/42", (url) => (url.searchParams.get("watch_token") === "wt-42" ? { body: job(42) } : unauthorized));
+    const { router } = await renderApp("/jobs/42?watch_token=wt-42");
+    await screen.findByTestId("job-status");
+    expect(router.currentRoute.value.name).toBe("job");
+    const ws = FakeWebSocket.latest("job_id=42");
+    expect(new URL(ws.url).searchParams.get("watch_token")).toBe("wt-42");
+    ws.open();
+    ws.message(completedJob);
+    await waitFor(() => expect(screen.getByTestId("job-status").textContent).toContain("completed"));
+    expect(fake.callsTo("GET", "/api/jobs/42")).toHaveLength(1);
+
+    await router.push("/jobs/43");
+    expect(router.currentRoute.value.name).toBe("signin");
+    expect(router.currentRoute.value.query.next).toBe("/jobs/43");
+  });
 });

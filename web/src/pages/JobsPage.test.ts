@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { fireEvent, screen, waitFor } from "@testing-library/vue";
 import { fakeApi } from "../test/fakeApi";
 import { FakeWebSocket } from "../test/fakeSocket";
-import { job, jobPage, openSession } from "../test/fixtures";
+import { job, jobCreated, jobPage, openSession } from "../test/fixtures";
 import { renderApp } from "../test/render";
 import { createJobList } from "../stores/jobList";
 
@@ -67,10 +67,10 @@ describe("jobs list", () => {
   });
 
   it("shows a job the user just created at once (creation is not streamed)", async () => {
-    fakeApi()
+    const fake = fakeApi()
       .on("GET", "/api/session", { body: openSession })
       .on("GET", "/api/jobs", { body: jobPage([3], null) })
-      .on("POST", "/api/jobs/random-text", { status: 202, body: { job_id: "77", status: "pending", kind: "random-text" } })
+      .on("POST", "/api/jobs/random-text", { status: 202, body: jobCreated(77) })
       .on("GET", "/api/jobs/77", { body: job(77, { updated_at: "2026-11-22T10:00:05Z" }) });
     await renderApp("/jobs");
     await screen.findByText("#3");
@@ -78,6 +78,8 @@ describe("jobs list", () => {
     await fireEvent.click(screen.getByRole("button", { name: "Create job" }));
     expect(await screen.findByRole("link", { name: "job #77" })).toBeTruthy();
     await waitFor(() => expect(shownIds()).toEqual([77, 3]));
+    // Read with its watch token, which production needs without a session.
+    expect(fake.callsTo("GET", "/api/jobs/77")[0]!.searchParams.get("watch_token")).toBe("wt-77");
   });
 
   it("stays bounded under a flood: 20,000 updates leave at most a page plus the live cap, and count the rest", async () => {

@@ -1,7 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { fireEvent, screen, waitFor } from "@testing-library/vue";
 import { fakeApi } from "../test/fakeApi";
-import { FakeWebSocket } from "../test/fakeSocket";
+import { browser } from "../lib/navigate";
 import { jobPage } from "../test/fixtures";
 import { renderApp } from "../test/render";
 
@@ -20,6 +20,7 @@ describe("sign in", () => {
     const { router } = await renderApp("/jobs");
     await waitFor(() => expect(router.currentRoute.value.name).toBe("signin"));
     await fireEvent.update(await screen.findByLabelText("API token"), "  s3cret  ");
+    expect(screen.queryByText(/Your session has ended/)).toBeNull(); // never signed in: nothing ended
     await fireEvent.click(screen.getByRole("button", { name: "Sign in" }));
     await waitFor(() => expect(router.currentRoute.value.fullPath).toBe("/jobs"));
     expect(JSON.parse(fake.calls.find((c) => c.method === "POST")!.body)).toEqual({ token: "s3cret" });
@@ -37,18 +38,85 @@ describe("sign in", () => {
     expect(router.currentRoute.value.name).toBe("signin");
   });
 
-  it("a server without sessions: the token is sent as a bearer token, and on streams as ?token=", async () => {
-    const fake = fakeApi().on("GET", "/api/jobs", (_url, req) =>
-      req.headers.get("Authorization") === "Bearer s3cret" ? { body: jobPage([1], null) } : unauthorized,
-    ); // GET/POST /api/session: 404
+  it("back to River UI: a full page load, since River UI is no console route", async () => {
+    const load = vi.spyOn(browser, "load").mockImplementation(() => {});
+    fakeApi()
+      .on("GET", "/api/session", unauthorized)
+      .on("POST", "/api/session", { body: { expires_at: "2026-11-23T10:00:00Z" } });
+    // Where the server's 303 sends a browser without a session.
+    const { router } = await renderApp("/signin?next=%2Friverui%2Fjobs%3Fstate%3Dcompleted");
+    await fireEvent.update(await screen.findByLabelText("API token"), "s3cret");
+    await fireEvent.click(screen.getByRole("button", { name: "Sign in" }));
+    await waitFor(() => expect(load).toHaveBeenCalledWith("/riverui/jobs?state=completed"));
+    expect(router.currentRoute.value.name).toBe("signin"); // not the console's "not found"
+  });
+
+  it("next is a path on this site only", async () => {
+    fakeApi()
+      .on("GET", "/api/session", unauthorized)
+      .on("POST", "/api/session", { body: { expires_at: "2026-11-23T10:00:00Z" } })
+      .on("GET", "/api/jobs", { body: jobPage([1], null) });
+    const load = vi.spyOn(browser, "load").mockImplementation(() => {});
+    const { router } = await renderApp("/signin?next=%2F%2Fevil.example%2Friverui%2F");
+    await fireEvent.update(await screen.findByLabelText("API token"), "s3cret");
+    await fireEvent.click(screen.getByRole("button", { name: "Sign in" }));
+    await waitFor(() => expect(router.currentRoute.value.fullPath).toBe("/"));
+    expect(load).not.toHaveBeenCalled();
+  });
+
+  it("too many attempts: says when to try again (429 with Retry-After)", async () => {
+    fakeApi()
+      .on("GET", "/api/session", unauthorized)
+      .on("POST", "/api/session", {
+        status: 429,
+        headers: { "Retry-After": "6" },
+        body: { error: { code: "rate_limited", message: "Too many sign-in attempts." } },
+      });
+    await renderApp("/signin");
+    await fireEvent.update(await screen.findByLabelText("API token"), "guess");
+    await fireEvent.click(screen.getByRole("button", { name: "Sign in" }));
+    expect((await screen.findByRole("alert")).textContent).toContain("Too many requests. Try again in 6 seconds.");
+  });
+
+  it("a server that lost its API_TOKEN meanwhile (409 sessions_disabled): open, and on to the page", async () => {
+    fakeApi()
+      .on("GET", "/api/session", unauthorized)
+      .on("POST", "/api/session", {
+        status: 409,
+        body: { error: { code: "sessions_disabled", message: "This server has no API_TOKEN (development)." } },
+      })
+      .on("GET", "/api/jobs", { body: jobPage([1], null) });
     const { router } = await renderApp("/jobs");
     await waitFor(() => expect(router.currentRoute.value.name).toBe("signin"));
     await fireEvent.update(await screen.findByLabelText("API token"), "s3cret");
     await fireEvent.click(screen.getByRole("button", { name: "Sign in" }));
     await screen.findByText("#1");
     expect(router.currentRoute.value.fullPath).toBe("/jobs");
-    expect(new URL(FakeWebSocket.latest("topic=jobs").url).searchParams.get("token")).toBe("s3cret");
-    expect(fake.callsTo("GET", "/api/jobs").length).toBeGreaterThan(1);
+    expect(screen.getByText("open (dev)")).toBeTruthy();
+    expect(screen.queryByRole("button", { name: "Sign out" })).toBeNull();
+  });
+
+  it("signed in: the header says until when, and signing out ends the session", async () => {
+    let signedIn = true;
+    const fake = fakeApi()
+      .on("GET", "/api/session", () =>
+        signedIn ? { body: { authenticated: true, expires_at: "2026-11-23T10:00:00Z", auth: "session" } } : unauthorized,
+      )
+      .on("DELETE", "/api/session", () => {
+        signedIn = false;
+        return { status: 204 };
+      })
+      .on("GET", "/api/jobs", { body: jobPage([1], null) });
+    const { router } = await renderApp("/jobs");
+    const session = await screen.findByTestId("session");
+    expect(session.textContent).toMatch(/signed in until .*2026/);
+    expect(session.querySelector("time")!.getAttribute("datetime")).toBe("2026-11-23T10:00:00Z");
+    await fireEvent.click(screen.getByRole("button", { name: "Sign out" }));
+    await waitFor(() => expect(router.currentRoute.value.name).toBe("signin"));
+    expect(fake.callsTo("DELETE", "/api/session").length).toBe(1);
+    expect(screen.queryByTestId("session")).toBeNull();
+    await router.push("/jobs");
+    expect(router.currentRoute.value.name).toBe("signin");
   });
 
   it("development without API_TOKEN: nothing to sign in to", async () => {

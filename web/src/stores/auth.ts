@@ -2,34 +2,21 @@
 // module-level reactive object and functions; the console's stores are
 // small, and factories (a job watch per job page) need no registry.
 //
-// Sessions (POST /api/session, issue 11) are the way in. Until a server has
-// them (its GET /api/session answers 404), the console falls back to
-// keeping the token in sessionStorage and sending it as a bearer token (and
-// as ?token= on topic streams), so it works against both.
+// A browser signs in with a session (POST /api/session {"token"} sets the
+// HttpOnly bespin_session cookie, which every request, WebSockets and
+// River UI included, then carries); the token itself is never kept. In
+// development without API_TOKEN everything is open (GET /api/session says
+// auth "open"; POST answers 409 sessions_disabled).
 import { reactive } from "vue";
-import { api, ApiError, setBearerToken, toApiError } from "../api/client";
+import { api, ApiError, toApiError } from "../api/client";
 
 export type AuthMode = "unknown" | "open" | "session" | "token" | "signed-out";
 
-const TOKEN_KEY = "bespin.token";
-
 const state = reactive({
   mode: "unknown" as AuthMode,
+  /** When the session ends (RFC 3339), for sessions only. */
   expiresAt: null as string | null,
 });
-
-function storage(): Storage | null {
-  try {
-    return globalThis.sessionStorage ?? null;
-  } catch {
-    return null;
-  }
-}
-
-function forgetToken(): void {
-  setBearerToken(null);
-  storage()?.removeItem(TOKEN_KEY);
-}
 
 async function network<T>(p: Promise<T>): Promise<T> {
   try {
@@ -37,14 +24,6 @@ async function network<T>(p: Promise<T>): Promise<T> {
   } catch {
     throw new ApiError(0, "network", "The server cannot be reached.");
   }
-}
-
-/** Whether the token (or none) opens the read API on a server without sessions. */
-async function probe(): Promise<"ok" | "unauthorized"> {
-  const r = await network(api.GET("/api/jobs", { params: { query: { limit: 1 } } }));
-  if (r.response.ok) return "ok";
-  if (r.response.status === 401) return "unauthorized";
-  throw toApiError(r.response, r.error);
 }
 
 export const auth = {
@@ -57,31 +36,19 @@ export const auth = {
   get signedIn(): boolean {
     return state.mode === "open" || state.mode === "session" || state.mode === "token";
   },
-  /** Whether there is anything to sign out of. */
+  /** Whether there is a session to sign out of. */
   get canSignOut(): boolean {
-    return state.mode === "session" || state.mode === "token";
+    return state.mode === "session";
   },
 
   /** Asks the server who we are. */
   async check(): Promise<AuthMode> {
-    const stored = storage()?.getItem(TOKEN_KEY) ?? null;
-    if (stored !== null) setBearerToken(stored);
     const r = await network(api.GET("/api/session"));
     if (r.response.ok && r.data) {
       state.mode = r.data.auth;
-      state.expiresAt = r.data.expires_at ?? null;
+      state.expiresAt = r.data.expires_at;
     } else if (r.response.status === 401) {
-      forgetToken();
       state.mode = "signed-out";
-    } else if (r.response.status === 404) {
-      // A server without sessions (before issue 11).
-      const p = await probe();
-      if (p === "ok") {
-        state.mode = stored !== null ? "token" : "open";
-      } else {
-        forgetToken();
-        state.mode = "signed-out";
-      }
       state.expiresAt = null;
     } else {
       throw toApiError(r.response, r.error);
@@ -89,32 +56,30 @@ export const auth = {
     return state.mode;
   },
 
+  /** Makes a session from token; throws an ApiError when refused (401
+   * invalid_token, 429 with its retry time, …). A server without
+   * API_TOKEN (409 sessions_disabled) is open: nothing to sign in to. */
   async signIn(token: string): Promise<void> {
     const r = await network(api.POST("/api/session", { body: { token } }));
     if (r.response.ok && r.data) {
-      forgetToken();
       state.mode = "session";
       state.expiresAt = r.data.expires_at;
       return;
     }
-    if (r.response.status !== 404) throw toApiError(r.response, r.error);
-    setBearerToken(token);
-    if ((await probe()) === "ok") {
-      storage()?.setItem(TOKEN_KEY, token);
-      state.mode = "token";
+    const err = toApiError(r.response, r.error);
+    if (err.status === 409 && err.code === "sessions_disabled") {
+      state.mode = "open";
       state.expiresAt = null;
       return;
     }
-    forgetToken();
-    throw new ApiError(401, "invalid_token", "That token is not one of this server's API tokens.");
+    throw err;
   },
 
   async signOut(): Promise<void> {
-    forgetToken();
     try {
       await api.DELETE("/api/session");
     } catch {
-      // Signed out here either way.
+      // Signed out here either way; the cookie ends with its session.
     }
     state.mode = "signed-out";
     state.expiresAt = null;
@@ -122,13 +87,12 @@ export const auth = {
 
   /** A request was refused with 401. */
   markSignedOut(): void {
-    if (state.mode !== "open") forgetToken();
     state.mode = "signed-out";
+    state.expiresAt = null;
   },
 
   /** For tests. */
   reset(): void {
-    forgetToken();
     state.mode = "unknown";
     state.expiresAt = null;
   },

@@ -181,7 +181,9 @@ export function createJobList(options: JobListOptions = {}) {
     async noteCreated(created: JobCreated): Promise<void> {
       let job: JobStatus;
       try {
-        job = await call(() => api.GET("/api/jobs/{id}", { params: { path: { id: created.job_id } } }));
+        job = await call(() =>
+          api.GET("/api/jobs/{id}", { params: { path: { id: created.job_id }, query: { watch_token: created.watch_token } } }),
+        );
       } catch {
         job = {
           type: "job_status",

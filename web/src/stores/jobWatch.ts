@@ -1,7 +1,9 @@
 // One job, watched live: GET /api/jobs/{id}, then /api/ws?job_id= for every
 // change, a timeline of the statuses seen, and the job control API. After a
 // reconnect it reads the job again over REST (resync), so nothing missed
-// while the connection was down stays missing.
+// while the connection was down stays missing. Signed in (or in open
+// development) nothing else is needed; otherwise the job's watch_token,
+// from the answer that created it, reads it (production's job privacy).
 import { computed, ref, shallowRef } from "vue";
 import { api, ApiError, call } from "../api/client";
 import type { JobControlResult, JobStatus } from "../api/types";
@@ -16,6 +18,8 @@ export interface TimelineEntry {
 }
 
 export interface JobWatchOptions {
+  /** The job's watch_token (JobCreated), sent on reads and the socket. */
+  watchToken?: string;
   socket?: Partial<LiveSocketOptions<JobStatus>>;
 }
 
@@ -47,7 +51,7 @@ export function createJobWatch(id: string, options: JobWatchOptions = {}) {
 
   async function load(): Promise<void> {
     try {
-      apply(await call(() => api.GET("/api/jobs/{id}", { params: { path: { id } } })));
+      apply(await call(() => api.GET("/api/jobs/{id}", { params: { path: { id }, query: { watch_token: options.watchToken } } })));
       error.value = null;
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) {
@@ -60,7 +64,7 @@ export function createJobWatch(id: string, options: JobWatchOptions = {}) {
 
   const socket = new LiveSocket<JobStatus>({
     label: `job ${id}`,
-    url: () => wsUrl("/api/ws", { job_id: id }),
+    url: () => wsUrl("/api/ws", options.watchToken ? { job_id: id, watch_token: options.watchToken } : { job_id: id }),
     parse: parseJobStatus,
     onMessage: apply,
     onOpen: (reconnected) => {

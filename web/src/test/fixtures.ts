@@ -1,6 +1,6 @@
 // Recorded API shapes, checked against the generated types: a contract
 // change in httpapi/openapi.yaml (make web-generate) breaks these first.
-import type { JobList, JobStatus, Readiness, SessionInfo, WebhookList, WebhookReceipt, WebhookStats, WebhookSummary } from "../api/types";
+import type { JobCreated, JobList, JobStatus, Readiness, SessionInfo, WebhookList, WebhookReceipt, WebhookStats, WebhookSummary } from "../api/types";
 
 export function job(id: number, over: Partial<JobStatus> = {}): JobStatus {
   return {
@@ -37,6 +37,10 @@ export const failedJob = {
   result: null,
   error: "random-text: generator exploded",
 } satisfies JobStatus;
+
+export function jobCreated(id: number): JobCreated {
+  return { job_id: String(id), status: "pending", kind: "random-text", watch_token: `wt-${id}` } satisfies JobCreated;
+}
 
 export function jobPage(ids: number[], next: string | null): JobList {
   return { jobs: ids.map((id) => job(id)), next_cursor: next } satisfies JobList;
