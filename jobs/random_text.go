@@ -34,9 +34,11 @@ type RandomTextOutput struct {
 	Length int    `json:"length"`
 }
 
-// RandomTextWorker generates the text.
+// RandomTextWorker generates the text, and completes its job itself with
+// the text recorded on it (see Completion).
 type RandomTextWorker struct {
 	river.WorkerDefaults[RandomTextArgs]
+	Completion Completion
 }
 
 const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -58,7 +60,12 @@ func (w *RandomTextWorker) Work(ctx context.Context, job *river.Job[RandomTextAr
 		case <-timer.C:
 		}
 	}
-	return river.RecordOutput(ctx, RandomTextOutput{Text: randomText(args.Length), Length: args.Length})
+	// Recorded output is written by JobCompleteTx, in the completing
+	// transaction.
+	if err := river.RecordOutput(ctx, RandomTextOutput{Text: randomText(args.Length), Length: args.Length}); err != nil {
+		return err
+	}
+	return completeInTx(ctx, w.Completion, job, nil)
 }
 
 // randomText draws uniformly from alphabet using crypto/rand with rejection

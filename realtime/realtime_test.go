@@ -265,9 +265,10 @@ func TestWatchJobEveryStatePath(t *testing.T) {
 	})
 }
 
-// The listener loses Postgres while the job finishes; after reconnecting it
-// re-reads the watched job, so the final status still arrives although its
-// notification was sent while nobody listened.
+// The listener loses Postgres while the job runs and finishes; after
+// reconnecting it re-reads the watched job, so the final status still
+// arrives although its notifications were sent while nobody listened, and
+// "running" comes first: the row proves the job ran.
 func TestListenerResyncsAfterOutage(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{proxyListener: true})
@@ -280,6 +281,9 @@ func TestListenerResyncsAfterOutage(t *testing.T) {
 	b.proxy.Up()
 
 	st := readStatus(t, conn)
+	require.Equal(t, "running", st.Status)
+	require.Equal(t, 1, st.Attempt)
+	st = readStatus(t, conn)
 	require.Equal(t, "completed", st.Status)
 	requireClose(t, conn, websocket.CloseNormalClosure)
 	require.Eventually(t, func() bool { return testutil.ToFloat64(b.metrics.ListenerReconnects) >= 1 }, 5*time.Second, 10*time.Millisecond)

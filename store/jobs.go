@@ -63,6 +63,14 @@ func (s *Store) Job(ctx context.Context, id int64) (Job, error) {
 	return j, nil
 }
 
+// MarkJobsAnnounced tells the job status triggers that the current
+// transaction announces the changes of ids itself, after commit, so they
+// leave those jobs out of their NOTIFY (migration 000013). Run it on the
+// transaction (New(tx)); it lasts until the transaction ends.
+func (s *Store) MarkJobsAnnounced(ctx context.Context, ids ...int64) error {
+	return Classify(s.q.JobsAnnouncedSet(ctx, s.conn, ids), "mark jobs announced")
+}
+
 // JobFilter selects a page of jobs, newest first.
 type JobFilter struct {
 	States []rivertype.JobState // any of these; empty for all

@@ -44,12 +44,14 @@ type app struct {
 	store   *store.Store
 	river   *river.Client[pgx.Tx]
 	working bool // River works jobs in this process
+	// announcer sends, after commit, the job completions this process's
+	// workers commit and the receipts it stores (realtime.Announcer).
+	announcer *realtime.Announcer
 
 	// The HTTP side, built by newServer only (nil in a worker).
-	listener  *realtime.Listener
-	announcer *realtime.Announcer
-	ws        *realtime.Server
-	http      *http.Server
+	listener *realtime.Listener
+	ws       *realtime.Server
+	http     *http.Server
 
 	background     sync.WaitGroup // the listener and the announcer
 	stopBackground context.CancelFunc
@@ -106,6 +108,16 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 		serveErr: make(chan error, 1), ready: make(chan struct{}),
 	}
 	a.metrics.CollectJobCounts(a.jobCounts)
+	a.announcer = realtime.NewAnnouncer(realtime.AnnouncerConfig{
+		ConnConfig: pool.Config().ConnConfig, Logger: logger,
+		// A failed NOTIFY may not have reached this process's own
+		// listener either: its watchers re-read their jobs.
+		OnFailure: func() {
+			if a.listener != nil {
+				a.listener.Resync()
+			}
+		},
+	})
 	return a, nil
 }
 
@@ -122,6 +134,7 @@ func (a *app) buildRiver(workers int) error {
 		Logger: a.logger, Pool: a.pool,
 		WebhookHandlers:  jobs.NewWebhookHandlers(),
 		WebhookRetention: a.cfg.WebhookRetention,
+		Announcer:        a.announcer,
 	}), jobsCfg)
 	if err != nil {
 		return err
@@ -138,7 +151,6 @@ func (a *app) buildHTTP() {
 	a.listener = realtime.NewListener(realtime.ListenerConfig{ConnConfig: a.pool.Config().ConnConfig, Logger: a.logger, Metrics: a.metrics})
 	jobFeed.AttachTo(a.listener)
 	realtime.NewTopicFeed(hub, realtime.WebhookChannel, realtime.TopicWebhooks, a.logger).AttachTo(a.listener)
-	a.announcer = realtime.NewAnnouncer(a.store, realtime.WebhookChannel, a.logger)
 	a.ws = realtime.NewServer(realtime.ServerConfig{
 		Hub: hub, Jobs: jobFeed, Logger: a.logger, Metrics: a.metrics,
 		AllowedOrigins: a.cfg.AllowedOrigins, Development: !a.cfg.production(),
@@ -147,7 +159,7 @@ func (a *app) buildHTTP() {
 		Logger: a.logger, Store: a.store, River: a.river, Redis: a.redis, Metrics: a.metrics,
 		Ingester: ingest.New(ingest.Config{
 			Pool: a.pool, River: a.river, Redis: a.redis, KeyPrefix: a.cfg.RedisKeyPrefix, Logger: a.logger,
-			Announcer:    a.announcer,
+			Announcer:    a.announcer.Topic(realtime.WebhookChannel),
 			ObserveBatch: func(n int) { a.metrics.WebhookBatchSize.Observe(float64(n)) },
 		}),
 		Limiter:  ratelimit.New(a.redis, a.cfg.RedisKeyPrefix+"rl:"),
@@ -188,12 +200,17 @@ func (a *app) run(ctx context.Context) error {
 	return errors.Join(serveErr, a.shutdown(shutdownCtx))
 }
 
-// start starts River's workers, then (servers) the listener and the
-// announcer, and opens the port once LISTEN is up.
+// start starts the announcer, River's workers, then (servers) the
+// listener, and opens the port once LISTEN is up.
 func (a *app) start(ctx context.Context) error {
 	if a.cfg.PprofAddr != "" {
 		startPprof(a.cfg.PprofAddr, a.logger)
 	}
+	// The announcer and the listener outlive ctx: they stop in shutdown,
+	// after River and the HTTP server have finished what they announce.
+	bgCtx, stop := context.WithCancel(context.Background())
+	a.stopBackground = stop
+	a.background.Go(func() { a.announcer.Run(bgCtx) })
 	if a.working {
 		// Not ctx: cancelling Start's context is River's hard stop, which
 		// would cancel running jobs the moment SIGTERM arrives. shutdown
@@ -207,12 +224,7 @@ func (a *app) start(ctx context.Context) error {
 		close(a.ready)
 		return nil
 	}
-	// The listener and the announcer outlive ctx: they stop in shutdown,
-	// after the HTTP server has finished its in-flight requests.
-	bgCtx, stop := context.WithCancel(context.Background())
-	a.stopBackground = stop
 	a.background.Go(func() { a.listener.Run(bgCtx) })
-	a.background.Go(func() { a.announcer.Run(bgCtx) })
 	a.waitForListener(ctx)
 	return a.listen()
 }

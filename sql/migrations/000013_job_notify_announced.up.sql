@@ -1,0 +1,63 @@
+-- Jobs whose change the changing transaction announces itself are left out
+-- of the job status triggers' NOTIFY (migration 000010).
+--
+-- Why: a NOTIFY inside a data transaction is the expensive part of a
+-- commit (Postgres takes a database-wide lock for notifying commits and
+-- holds it through the WAL flush). So Bespin's workers complete their own
+-- jobs in a transaction that notifies nothing and, after commit, hand the
+-- change to their process's announcer, which sends one batched NOTIFY on
+-- bespin_jobs for many jobs, in the triggers' payload format, outside any
+-- data transaction (realtime.Announcer).
+--
+-- How: such a transaction sets the transaction-local setting
+-- bespin.announced_jobs to the ids it announces (a Postgres array literal,
+-- '{42}'); the triggers skip exactly those ids. Every other change still
+-- notifies from the trigger: River's fetch (running), retries and discards
+-- by River's completer, cancels, retries and deletes from River UI, the
+-- API or plain SQL, and anything else the same transaction does to other
+-- jobs. A transaction-local setting ends with its transaction, so no other
+-- transaction on the connection inherits it.
+CREATE OR REPLACE FUNCTION bespin_job_notify() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    ids       bigint[];
+    states    text[];
+    payload   text;
+    -- NULL when unset; '' once a transaction-local value has ended.
+    announced bigint[] := NULLIF(current_setting('bespin.announced_jobs', true), '')::bigint[];
+BEGIN
+    -- Transition tables exist only for their own event, so each branch
+    -- reads only what its trigger defines.
+    IF TG_OP = 'UPDATE' THEN
+        SELECT array_agg(n.id ORDER BY n.id), array_agg(n.state::text ORDER BY n.id)
+        INTO ids, states
+        FROM bespin_new_jobs n
+        JOIN bespin_old_jobs o ON o.id = n.id
+        WHERE (n.state <> o.state OR n.attempt <> o.attempt)
+          AND (announced IS NULL OR n.id <> ALL (announced));
+    ELSE
+        SELECT array_agg(o.id ORDER BY o.id), array_agg('deleted'::text ORDER BY o.id)
+        INTO ids, states
+        FROM bespin_old_jobs o
+        WHERE o.state NOT IN ('completed', 'discarded', 'cancelled')
+          AND (announced IS NULL OR o.id <> ALL (announced));
+    END IF;
+
+    IF ids IS NULL THEN
+        RETURN NULL;
+    END IF;
+
+    FOR payload IN
+        SELECT json_build_object(
+                   'at', extract(epoch FROM clock_timestamp()),
+                   'jobs', json_agg(json_build_array(u.id, u.state) ORDER BY u.ord)
+               )::text
+        FROM unnest(ids, states) WITH ORDINALITY AS u(id, state, ord)
+        GROUP BY (u.ord - 1) / 100
+        ORDER BY (u.ord - 1) / 100
+    LOOP
+        PERFORM pg_notify('bespin_jobs', payload);
+    END LOOP;
+    RETURN NULL;
+END;
+$$;
