@@ -225,6 +225,11 @@ func (a *Announcer) due() (time.Duration, bool) {
 func (a *Announcer) Run(ctx context.Context) {
 	s := &announceSession{a: a}
 	defer s.close()
+	// Connect now, so the first announcement does not wait for it; a
+	// failure here is retried by the first send.
+	if err := s.connect(ctx); err != nil && ctx.Err() == nil {
+		a.cfg.Logger.Warn("announce: cannot connect yet; will retry when there is something to send", slog.String("error", err.Error()))
+	}
 	failures := 0
 	var retry []string // channels and payloads, alternating, of a failed flush
 	for {
@@ -354,12 +359,8 @@ func (s *announceSession) send(ctx context.Context, payloads []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
 	defer cancel()
-	if s.conn == nil {
-		conn, err := pgx.ConnectConfig(ctx, s.a.cfg.ConnConfig)
-		if err != nil {
-			return err
-		}
-		s.conn = conn
+	if err := s.connect(ctx); err != nil {
+		return err
 	}
 	channels := make([]string, 0, len(payloads)/2)
 	bodies := make([]string, 0, len(payloads)/2)
@@ -371,6 +372,20 @@ func (s *announceSession) send(ctx context.Context, payloads []string) error {
 		s.close()
 		return err
 	}
+	return nil
+}
+
+func (s *announceSession) connect(ctx context.Context) error {
+	if s.conn != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, announceTimeout)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, s.a.cfg.ConnConfig)
+	if err != nil {
+		return err
+	}
+	s.conn = conn
 	return nil
 }
 

@@ -32,15 +32,16 @@ func TestMain(m *testing.M) {
 }
 
 type testBundle struct {
-	dbURL   string
-	proxy   *dbtest.Proxy
-	pool    *pgxpool.Pool
-	hub     *Hub
-	feed    *JobFeed
-	metrics *metrics.Metrics
-	server  *Server
-	url     string // ws://.../ws?job_id= or ?topic=
-	river   *river.Client[pgx.Tx]
+	dbURL    string
+	proxy    *dbtest.Proxy
+	pool     *pgxpool.Pool
+	hub      *Hub
+	feed     *JobFeed
+	listener *Listener
+	metrics  *metrics.Metrics
+	server   *Server
+	url      string // ws://.../ws?job_id= or ?topic=
+	river    *river.Client[pgx.Tx]
 }
 
 type setupOpts struct {
@@ -109,7 +110,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: logger})
 	require.NoError(t, err)
-	return &testBundle{proxy: proxy, dbURL: dbURL, pool: pool, hub: hub, feed: feed, metrics: m, server: srv,
+	return &testBundle{proxy: proxy, dbURL: dbURL, pool: pool, hub: hub, feed: feed, listener: listener, metrics: m, server: srv,
 		url: "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws", river: rc}
 }
 
