@@ -22,12 +22,12 @@ import (
 )
 
 type options struct {
-	bin         string
-	adminURL    string
-	redisAddr   string
-	scenarios   []string
-	duration    time.Duration
-	warmup      time.Duration
+	bin          string
+	adminURL     string
+	redisAddr    string
+	scenarios    []string
+	duration     time.Duration
+	warmup       time.Duration
 	concurrency  int
 	jobs         int
 	jobWorkers   int
