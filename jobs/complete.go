@@ -22,8 +22,11 @@ type StatusAnnouncer interface {
 	AnnounceJob(id int64, state rivertype.JobState)
 }
 
-// Completion is what a worker needs to complete its own job: the pool its
-// transaction runs on and the process's announcer.
+// Completion is what a worker with writes of its own (process-webhook)
+// needs to complete its job in the same transaction as those writes: the
+// pool its transaction runs on and the process's announcer. A worker whose
+// only write is its output uses a Completer, which commits concurrent
+// completions together.
 //
 // Why workers complete their own jobs: River's batch completer writes
 // completions on a fixed cadence (every 250 ms unless 100 are waiting;

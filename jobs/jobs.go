@@ -36,15 +36,20 @@ type WorkerDeps struct {
 	// WebhookHandlers are run by process-webhook jobs; nil runs none.
 	WebhookHandlers *WebhookHandlers
 	// Announcer is told of the jobs workers complete themselves (see
-	// Completion); nil leaves their NOTIFY to the status triggers.
+	// Completer and Completion); nil leaves their NOTIFY to the status
+	// triggers.
 	Announcer StatusAnnouncer
 }
 
 // NewWorkers registers every job kind Bespin works.
 func NewWorkers(deps WorkerDeps) *river.Workers {
 	complete := Completion{Pool: deps.Pool, Announcer: deps.Announcer}
+	var completer *Completer
+	if deps.Pool != nil {
+		completer = NewCompleter(deps.Pool, deps.Announcer)
+	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &RandomTextWorker{Completion: complete})
+	river.AddWorker(workers, &RandomTextWorker{Completer: completer})
 	river.AddWorker(workers, &PruneWebhookReceiptsWorker{Logger: deps.Logger, Pool: deps.Pool, Retention: deps.WebhookRetention})
 	river.AddWorker(workers, &ProcessWebhookWorker{Logger: deps.Logger, Completion: complete, Handlers: deps.WebhookHandlers})
 	return workers

@@ -35,10 +35,12 @@ type RandomTextOutput struct {
 }
 
 // RandomTextWorker generates the text, and completes its job itself with
-// the text recorded on it (see Completion).
+// the text recorded on it (see Completer).
 type RandomTextWorker struct {
 	river.WorkerDefaults[RandomTextArgs]
-	Completion Completion
+	// Completer, if nil, leaves the completion to River's completer (the
+	// text is recorded with RecordOutput).
+	Completer *Completer
 }
 
 const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -60,12 +62,13 @@ func (w *RandomTextWorker) Work(ctx context.Context, job *river.Job[RandomTextAr
 		case <-timer.C:
 		}
 	}
-	// Recorded output is written by JobCompleteTx, in the completing
-	// transaction.
-	if err := river.RecordOutput(ctx, RandomTextOutput{Text: randomText(args.Length), Length: args.Length}); err != nil {
-		return err
+	out := RandomTextOutput{Text: randomText(args.Length), Length: args.Length}
+	if w.Completer == nil || !w.Completer.Accepting() {
+		return river.RecordOutput(ctx, out)
 	}
-	return completeInTx(ctx, w.Completion, job, nil)
+	// Not RecordOutput as well: River's completer would then write the
+	// output a second time after the worker returns.
+	return w.Completer.Complete(ctx, job.JobRow, out)
 }
 
 // randomText draws uniformly from alphabet using crypto/rand with rejection

@@ -110,7 +110,16 @@ func drainBespin(ctx context.Context, o options, log io.Writer, label string, wo
 		return 0, usage{}, err
 	}
 	meter := startMeter(ctx, d.pool, d.name, srv.pid(), worker.pid())
+	profiled := make(chan struct{})
+	go func() {
+		defer close(profiled)
+		// A fixed 5 s: the drain's length is not known in advance.
+		if err := worker.profile(o, strings.ReplaceAll(label, " ", "-")+"-worker", 5*time.Second); err != nil {
+			progress(log, "%s: %v", label, err)
+		}
+	}()
 	rate, err := waitDrained(ctx, d.pool, len(ids), log, label)
+	<-profiled
 	use := meter.stop()
 	_ = worker.stop()
 	if err != nil {

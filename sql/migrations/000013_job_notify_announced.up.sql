@@ -16,7 +16,9 @@
 -- by River's completer, cancels, retries and deletes from River UI, the
 -- API or plain SQL, and anything else the same transaction does to other
 -- jobs. A transaction-local setting ends with its transaction, so no other
--- transaction on the connection inherits it.
+-- transaction on the connection inherits it. The ids are matched with an
+-- anti-join (hashed), not "<> ALL": a completion batch names hundreds of
+-- ids, and "<> ALL" would compare every changed row with every one.
 CREATE OR REPLACE FUNCTION bespin_job_notify() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -34,13 +36,13 @@ BEGIN
         FROM bespin_new_jobs n
         JOIN bespin_old_jobs o ON o.id = n.id
         WHERE (n.state <> o.state OR n.attempt <> o.attempt)
-          AND (announced IS NULL OR n.id <> ALL (announced));
+          AND NOT EXISTS (SELECT FROM unnest(announced) AS a(id) WHERE a.id = n.id);
     ELSE
         SELECT array_agg(o.id ORDER BY o.id), array_agg('deleted'::text ORDER BY o.id)
         INTO ids, states
         FROM bespin_old_jobs o
         WHERE o.state NOT IN ('completed', 'discarded', 'cancelled')
-          AND (announced IS NULL OR o.id <> ALL (announced));
+          AND NOT EXISTS (SELECT FROM unnest(announced) AS a(id) WHERE a.id = o.id);
     END IF;
 
     IF ids IS NULL THEN
