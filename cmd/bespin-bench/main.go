@@ -116,7 +116,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	var results []result
 	for _, name := range o.scenarios {
-		progress(stderr, "scenario %s", name)
+		load := loadAvg()
+		progress(stderr, "scenario %s (load average %s)", name, load)
 		start := time.Now()
 		res, err := scenarioFuncs[name](ctx, o, stderr)
 		if err != nil {
@@ -124,6 +125,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		res.Scenario = name
 		res.Seconds = time.Since(start).Seconds()
+		res.Load = "load average (1, 5, 15 min) " + load + " before, " + loadAvg() + " after"
 		line, _ := json.Marshal(res)
 		fmt.Fprintln(stdout, string(line))
 		results = append(results, res)
@@ -187,6 +189,7 @@ type result struct {
 	// (for throughput higher is better; for latency lower is better).
 	Ratio   map[string]float64 `json:"ratio,omitempty"`
 	Notes   string             `json:"notes,omitempty"`
+	Load    string             `json:"load"`
 	Seconds float64            `json:"seconds"`
 }
 
@@ -215,6 +218,9 @@ func printTable(w io.Writer, results []result) {
 		}
 	}
 	tw.Flush()
+	for _, r := range results {
+		fmt.Fprintf(w, "%s: %s\n", r.Scenario, r.Load)
+	}
 }
 
 func progress(w io.Writer, format string, args ...any) {

@@ -24,9 +24,11 @@ type usage struct {
 	seconds float64
 	cpus    int
 	// CPU seconds by group: "server" (the bespin-api processes), "postgres"
-	// (backends of the bench database and Postgres' shared background
-	// processes), "bench" (this process: the load, and River itself in
-	// the baselines), "other" (everything else on the machine).
+	// (backends of the bench database), "pg_shared" (Postgres' background
+	// processes: WAL writer, checkpointer, ...; they serve every database
+	// on the server, so others' work lands here too), "bench" (this
+	// process: the load, and River itself in the baselines), "other"
+	// (everything else on the machine).
 	cpu map[string]float64
 	// waits counts pg_stat_activity samples of the bench database's
 	// active backends by wait_event_type:wait_event ("CPU" when none).
@@ -57,15 +59,15 @@ func (u usage) busy() float64 {
 // figures adds the CPU split to a result's map (fractions of the machine).
 func (u usage) figures(into map[string]float64) {
 	into["cpu_machine"] = round(u.busy(), 3)
-	for _, g := range []string{"server", "postgres", "bench", "other"} {
+	for _, g := range []string{"server", "postgres", "pg_shared", "bench", "other"} {
 		into["cpu_"+g] = round(u.share(g), 3)
 	}
 }
 
 // String summarises the split and the top waits.
 func (u usage) String() string {
-	s := fmt.Sprintf("CPU of %d cores %.0f%% busy: server %.0f%%, postgres %.0f%%, bench %.0f%%, other %.0f%%",
-		u.cpus, 100*u.busy(), 100*u.share("server"), 100*u.share("postgres"), 100*u.share("bench"), 100*u.share("other"))
+	s := fmt.Sprintf("CPU of %d cores %.0f%% busy: server %.0f%%, postgres %.0f%% (+%.0f%% shared background), bench %.0f%%, other %.0f%%",
+		u.cpus, 100*u.busy(), 100*u.share("server"), 100*u.share("postgres"), 100*u.share("pg_shared"), 100*u.share("bench"), 100*u.share("other"))
 	if u.samples > 0 {
 		s += "; Postgres active backends (mean per sample): " + u.topWaits(5)
 	}
@@ -182,10 +184,14 @@ func (m *meter) procs() map[int]procCPU {
 				continue
 			}
 			title := string(cmd)
-			if !strings.Contains(title, " "+m.dbName+" ") && !postgresBackground(title) {
+			switch {
+			case strings.Contains(title, " "+m.dbName+" "):
+				group = "postgres"
+			case postgresBackground(title):
+				group = "pg_shared"
+			default:
 				continue // another database's backend: someone else's
 			}
-			group = "postgres"
 		}
 		if secs, ok := procSeconds(pid); ok {
 			out[pid] = procCPU{group, secs}
@@ -203,6 +209,19 @@ func postgresBackground(title string) bool {
 		}
 	}
 	return false
+}
+
+// loadAvg is /proc/loadavg's 1, 5 and 15 minute load averages.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // clockTicks is USER_HZ, 100 on every Linux this runs on.
