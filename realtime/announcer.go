@@ -17,9 +17,10 @@ import (
 // Announcer sends, after commit, what the process's own transactions
 // changed: job states its workers committed themselves (AnnounceJob, on
 // JobChannel) and new webhook receipts (Topic(WebhookChannel)). It batches
-// whatever accumulates within a few milliseconds into one NOTIFY statement
-// (one payload per channel, more when a payload would pass 6 kB), sent on
-// a session connection of its own, outside any data transaction.
+// whatever accumulates (a job state waits at most 2 ms, a topic message
+// 20 ms, or until 2,000 items wait) into one NOTIFY statement (one payload
+// per channel, more when a payload would pass 6 kB), sent on a session
+// connection of its own, outside any data transaction.
 //
 // Why not pg_notify in the data transactions: Postgres serialises the
 // commits of every transaction that issued a NOTIFY (a database-wide lock
@@ -52,7 +53,6 @@ type Announcer struct {
 	mu      sync.Mutex
 	pending map[string]*channelBatch // by channel
 	items   int
-	firstAt time.Time // when the oldest pending item was queued
 	dropped int
 	wake    chan struct{}
 }
@@ -64,8 +64,13 @@ type AnnouncerConfig struct {
 	// pooled connection.
 	ConnConfig *pgx.ConnConfig
 	Logger     *slog.Logger
-	// FlushAfter bounds how long an item waits for companions (default 2ms).
+	// FlushAfter bounds how long a job state waits for companions
+	// (default 2ms): a watcher is waiting for it.
 	FlushAfter time.Duration
+	// TopicFlushAfter bounds how long a topic message (a webhook receipt
+	// for dashboards) waits for companions (default 20ms). Anything
+	// pending is sent with whatever is due first.
+	TopicFlushAfter time.Duration
 	// OnFailure, if set, is called when announcements may not have reached
 	// the listeners: a NOTIFY failed, or the queue overflowed. The server
 	// resyncs its feeds with it (Listener.Resync).
@@ -84,6 +89,9 @@ const (
 	// milliseconds cost a watcher little and let a busy process send one
 	// NOTIFY for many changes.
 	announceFlushAfter = 2 * time.Millisecond
+	// announceTopicFlushAfter is AnnouncerConfig.TopicFlushAfter's default:
+	// dashboards do not notice 20 ms, and fewer NOTIFYs cost less.
+	announceTopicFlushAfter = 20 * time.Millisecond
 	// announceMaxItems flushes early once this many items are queued.
 	announceMaxItems = 2000
 	// announceMaxPayload keeps each payload far under NOTIFY's 8000-byte
@@ -99,6 +107,7 @@ const (
 type channelBatch struct {
 	items []json.RawMessage
 	at    []time.Time // when each item was queued (the jobs payload's "at")
+	due   time.Time   // when the oldest item must be sent
 }
 
 // NewAnnouncer returns an announcer. Run must be running for anything to
@@ -106,6 +115,9 @@ type channelBatch struct {
 func NewAnnouncer(cfg AnnouncerConfig) *Announcer {
 	if cfg.FlushAfter <= 0 {
 		cfg.FlushAfter = announceFlushAfter
+	}
+	if cfg.TopicFlushAfter <= 0 {
+		cfg.TopicFlushAfter = announceTopicFlushAfter
 	}
 	if cfg.BackoffMin <= 0 {
 		cfg.BackoffMin = 50 * time.Millisecond
@@ -174,14 +186,15 @@ func (a *Announcer) queue(channel string, item json.RawMessage) {
 	}
 	cb := a.pending[channel]
 	if cb == nil {
-		cb = &channelBatch{}
+		wait := a.cfg.TopicFlushAfter
+		if channel == JobChannel {
+			wait = a.cfg.FlushAfter
+		}
+		cb = &channelBatch{due: now.Add(wait)}
 		a.pending[channel] = cb
 	}
 	cb.items = append(cb.items, item)
 	cb.at = append(cb.at, now)
-	if a.items == 0 {
-		a.firstAt = now
-	}
 	a.items++
 	a.mu.Unlock()
 	a.signal()
@@ -215,7 +228,13 @@ func (a *Announcer) due() (time.Duration, bool) {
 	if a.items >= announceMaxItems || a.dropped > 0 {
 		return 0, true
 	}
-	return max(0, a.cfg.FlushAfter-time.Since(a.firstAt)), true
+	var due time.Time
+	for _, cb := range a.pending {
+		if due.IsZero() || cb.due.Before(due) {
+			due = cb.due
+		}
+	}
+	return max(0, time.Until(due)), true
 }
 
 // Run sends batches until ctx is done, then sends what is still queued

@@ -145,7 +145,7 @@ func TestAnnouncerDeliversQueuedAtShutdown(t *testing.T) {
 	_, err = conn.Exec(ctx, "LISTEN bespin_test_shutdown")
 	require.NoError(t, err)
 
-	announcer := NewAnnouncer(AnnouncerConfig{ConnConfig: pool.Config().ConnConfig, Logger: discardLogger(), FlushAfter: time.Hour})
+	announcer := NewAnnouncer(AnnouncerConfig{ConnConfig: pool.Config().ConnConfig, Logger: discardLogger(), FlushAfter: time.Hour, TopicFlushAfter: time.Hour})
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); announcer.Run(runCtx) }()
