@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,18 +39,27 @@ import (
 // names its jobs in bespin.announced_jobs, so the status triggers stay
 // silent; the announcer is told after commit.
 //
-// At capacity a worker leaves its job to River instead (Accepting): once
-// completeHandOffAt completions are already waiting here, River's batch
-// completer is no slower (it writes whenever 100 completions wait, on its
-// 50 ms tick; the status trigger then notifies them, one NOTIFY per 100
-// jobs) and costs less, because River's completer processes every job a
-// worker returns anyway, completed here or not (River has no way to skip
-// it), so a completion written here is a second statement for the job.
+// At high rates a worker leaves its job to River instead (Accepting).
+// Self-completion costs a second statement per job: River's completer
+// processes every job a worker returns, completed here or not (River has
+// no way to skip it). It pays for itself while River's completer would be
+// slow, that is below handOffCount completions per handOffWindow (River
+// writes on its 50 ms tick only once 100 wait, otherwise every 250 ms).
+// Once a process finishes that many jobs per tick, River's completer
+// writes them at every tick anyway, and the status trigger notifies them
+// (one NOTIFY per 100 jobs): as timely, and cheaper. The same holds when
+// completions queue here (completeHandOffAt waiting).
 type Completer struct {
 	pool      *pgxpool.Pool
 	announcer StatusAnnouncer
 	batcher   *groupcommit.Batcher[*completion]
 	waiting   atomic.Int64 // Complete calls not yet answered
+	now       func() time.Time
+
+	mu       sync.Mutex
+	window   int64 // the current handOffWindow, counted from the epoch
+	arrivals int   // Accepting calls in the current window
+	previous int   // and in the one before
 }
 
 // completion is one Complete call waiting for its batch.
@@ -63,9 +73,13 @@ type completion struct {
 const (
 	// completeMaxBatch caps one statement's jobs.
 	completeMaxBatch = 1000
+	// handOffWindow and handOffCount are River's batch completer's tick
+	// and the backlog from which it writes at every tick (internal/
+	// jobcompleter in River 0.51; see the type's comment).
+	handOffWindow = 50 * time.Millisecond
+	handOffCount  = 100
 	// completeHandOffAt is the number of waiting completions from which
-	// workers leave their jobs to River's completer: River's own
-	// threshold for writing at once (see the type's comment).
+	// workers leave their jobs to River's completer.
 	completeHandOffAt = 100
 	// completeCommitters is how many batches commit at once: a second
 	// overlaps one batch's round trips and WAL flush with the next.
@@ -77,15 +91,31 @@ const (
 // NewCompleter returns a Completer committing on pool. announcer may be
 // nil: the status triggers then NOTIFY the completions (correct, slower).
 func NewCompleter(pool *pgxpool.Pool, announcer StatusAnnouncer) *Completer {
-	c := &Completer{pool: pool, announcer: announcer}
+	c := &Completer{pool: pool, announcer: announcer, now: time.Now}
 	c.batcher = groupcommit.New(groupcommit.Config[*completion]{Handle: c.commit, MaxItems: completeMaxBatch, Handlers: completeCommitters})
 	return c
 }
 
-// Accepting reports whether a worker should complete its job here (see
-// the type's comment); when not, the worker records its output with
-// river.RecordOutput and returns, and River completes the job.
-func (c *Completer) Accepting() bool { return c.waiting.Load() < completeHandOffAt }
+// Accepting reports whether a worker that has finished its work should
+// complete its job here (see the type's comment); when not, the worker
+// records its output with river.RecordOutput and returns, and River
+// completes the job. Call it once per job.
+func (c *Completer) Accepting() bool {
+	w := c.now().UnixNano() / int64(handOffWindow)
+	c.mu.Lock()
+	switch w {
+	case c.window:
+	case c.window + 1:
+		c.previous, c.arrivals = c.arrivals, 0
+	default:
+		c.previous, c.arrivals = 0, 0
+	}
+	c.window = w
+	c.arrivals++
+	fast := c.arrivals <= handOffCount && c.previous < handOffCount
+	c.mu.Unlock()
+	return fast && c.waiting.Load() < completeHandOffAt
+}
 
 // Complete marks job completed with output recorded on it (as River's
 // RecordOutput records it: metadata "output", which River UI shows) and

@@ -126,14 +126,28 @@ func TestCompleterJobNotRunning(t *testing.T) {
 	require.ErrorIs(t, err, rivertype.ErrNotFound)
 }
 
-// A worker leaves its job to River's completer once enough completions are
-// waiting, and completes it itself otherwise.
+// A worker leaves its job to River's completer while this process
+// finishes 100 or more jobs per 50 ms (River's completer then writes at
+// every tick), or while 100 completions wait here; otherwise it completes
+// its job itself.
 func TestCompleterHandsOffAtCapacity(t *testing.T) {
 	t.Parallel()
 	c := NewCompleter(nil, nil)
-	require.True(t, c.Accepting())
+	now := time.Unix(1_000_000, 0)
+	c.now = func() time.Time { return now }
+	for range handOffCount {
+		require.True(t, c.Accepting())
+	}
+	require.False(t, c.Accepting(), "the 101st job in one window")
+	now = now.Add(handOffWindow)
+	require.False(t, c.Accepting(), "the window after a busy one")
+	now = now.Add(handOffWindow)
+	require.True(t, c.Accepting(), "the window after a quiet one")
+	now = now.Add(10 * handOffWindow)
+	require.True(t, c.Accepting(), "after a pause")
+
 	c.waiting.Add(completeHandOffAt)
-	require.False(t, c.Accepting())
+	require.False(t, c.Accepting(), "completions queue here")
 	c.waiting.Add(-1)
 	require.True(t, c.Accepting())
 }
