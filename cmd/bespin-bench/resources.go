@@ -273,7 +273,7 @@ func machineBusy() float64 {
 }
 
 // sampleWaits samples what the bench database's active backends wait for,
-// every 20 ms, until the returned function is called.
+// every 50 ms, until the returned function is called.
 func sampleWaits(ctx context.Context, pool *pgxpool.Pool, dbName string) func() (map[string]int, int) {
 	if pool == nil {
 		return func() (map[string]int, int) { return nil, 0 }
@@ -285,7 +285,7 @@ func sampleWaits(ctx context.Context, pool *pgxpool.Pool, dbName string) func() 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(20 * time.Millisecond)
+		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
