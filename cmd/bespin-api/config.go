@@ -90,7 +90,7 @@ func loadConfig(environ []string) (config, error) {
 	}
 
 	c.JobWorkers = p.intRange("JOB_WORKERS", 50, 1, 10000)
-	c.JobFetchCooldown = p.duration("JOB_FETCH_COOLDOWN", 100*time.Millisecond, time.Millisecond)
+	c.JobFetchCooldown = p.duration("JOB_FETCH_COOLDOWN", 10*time.Millisecond, time.Millisecond)
 	c.JobFetchPollInterval = p.duration("JOB_FETCH_POLL_INTERVAL", time.Second, time.Millisecond)
 
 	c.RateLimitJobs = ratelimit.Limit{

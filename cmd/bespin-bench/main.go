@@ -149,7 +149,7 @@ func scenarioNames() []string {
 
 // defaultFetchCooldown is bespin-api's JOB_FETCH_COOLDOWN default, so the
 // bench measures what users run unless told otherwise.
-const defaultFetchCooldown = 100 * time.Millisecond
+const defaultFetchCooldown = 10 * time.Millisecond
 
 // validate says which flag is wrong and why.
 func (o options) validate() error {
