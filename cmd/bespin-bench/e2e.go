@@ -39,7 +39,7 @@ func runE2E(ctx context.Context, o options, log io.Writer) (result, error) {
 		Bespin:   b.steadyFigures(),
 		Baseline: r.steadyFigures(),
 		Notes: fmt.Sprintf("HTTP create → WebSocket completed vs River insert → completed + one NOTIFY round trip, %d jobs/s, "+
-			"JOB_WORKERS=%d, JOB_FETCH_COOLDOWN=%s. Bespin: %s. Baseline: %s", o.rate, o.jobWorkers, o.cooldown, b.usage, r.usage),
+			"JOB_WORKERS=%d, JOB_FETCH_COOLDOWN=%s. Bespin: %s.%s Baseline: %s.%s", o.rate, o.jobWorkers, o.cooldown, b.usage, b.failureNote(), r.usage, r.failureNote()),
 	}
 	res.compare("p50_ms", "p99_ms")
 	return res, nil
@@ -62,8 +62,8 @@ func runE2EBurst(ctx context.Context, o options, log io.Writer) (result, error) 
 	res := result{
 		Bespin:   b.burstFigures(o),
 		Baseline: r.burstFigures(o),
-		Notes: fmt.Sprintf("%d jobs/s for %s, then %d jobs/s for %s, timed like e2e. p99 per second of start, Bespin: %s; baseline: %s. Bespin: %s. Baseline: %s",
-			o.burstRate, o.burstFor, o.rate, o.burstAfter, b.timeline(), r.timeline(), b.usage, r.usage),
+		Notes: fmt.Sprintf("%d jobs/s for %s, then %d jobs/s for %s, timed like e2e. p99 per second of start, Bespin: %s; baseline: %s. Bespin: %s.%s Baseline: %s.%s",
+			o.burstRate, o.burstFor, o.rate, o.burstAfter, b.timeline(), r.timeline(), b.usage, b.failureNote(), r.usage, r.failureNote()),
 	}
 	res.compare("p99_ms", "burst_p99_ms", "last10s_p99_ms", "burst_completed_per_sec")
 	return res, nil
@@ -76,7 +76,26 @@ type e2eRun struct {
 	mu       sync.Mutex
 	done     []timedJob
 	failures atomic.Int64
+	firstErr atomic.Value // string: the first failure, for the notes
 	usage    usage
+}
+
+// fail counts a failed job and keeps the first reason.
+func (r *e2eRun) fail(reason string, err error) {
+	r.failures.Add(1)
+	if err != nil {
+		reason += ": " + err.Error()
+	}
+	r.firstErr.CompareAndSwap(nil, reason)
+}
+
+// failureNote says how many jobs failed and why the first did.
+func (r *e2eRun) failureNote() string {
+	if r.failures.Load() == 0 {
+		return ""
+	}
+	first, _ := r.firstErr.Load().(string)
+	return fmt.Sprintf(" %d failed (first: %s).", r.failures.Load(), first)
 }
 
 type timedJob struct {
@@ -202,24 +221,24 @@ func bespinE2E(ctx context.Context, o options, log io.Writer, label string, phas
 		t0 := time.Now()
 		id, err := createJob(ctx, client, srv.url, 100)
 		if err != nil {
-			r.failures.Add(1)
+			r.fail("create", err)
 			return
 		}
 		conn, st, err := watch(ctx, srv.url, id)
 		if err != nil {
-			r.failures.Add(1)
+			r.fail("watch", err)
 			return
 		}
 		defer conn.Close()
 		for !terminal(st.Status) {
 			conn.SetReadDeadline(time.Now().Add(60 * time.Second))
 			if st, err = readStatus(conn); err != nil {
-				r.failures.Add(1)
+				r.fail("read status", err)
 				return
 			}
 		}
 		if st.Status != "completed" {
-			r.failures.Add(1)
+			r.fail("job ended "+st.Status, nil)
 			return
 		}
 		r.add(t0)
@@ -300,7 +319,7 @@ func riverE2E(ctx context.Context, o options, log io.Writer, label string, phase
 		res, err := bare.Insert(ctx, bareTextArgs{Length: 100}, nil)
 		if err != nil {
 			mu.Unlock()
-			r.failures.Add(1)
+			r.fail("insert", err)
 			return
 		}
 		waiting[res.Job.ID] = done
@@ -308,7 +327,7 @@ func riverE2E(ctx context.Context, o options, log io.Writer, label string, phase
 		select {
 		case <-done:
 		case <-time.After(60 * time.Second):
-			r.failures.Add(1)
+			r.fail("no completion event within 60s", nil)
 			return
 		}
 		key := strconv.FormatInt(res.Job.ID, 10)
@@ -317,14 +336,14 @@ func riverE2E(ctx context.Context, o options, log io.Writer, label string, phase
 		notified[key] = heard
 		mu.Unlock()
 		if _, err := bd.pool.Exec(ctx, "SELECT pg_notify('bench_e2e', $1)", key); err != nil {
-			r.failures.Add(1)
+			r.fail("notify", err)
 			return
 		}
 		select {
 		case <-heard:
 			r.add(t0)
 		case <-time.After(60 * time.Second):
-			r.failures.Add(1)
+			r.fail("NOTIFY not heard within 60s", nil)
 		}
 	})
 	r.usage = measured()
