@@ -196,3 +196,15 @@ func (q *Queries) JobWatchTokenHash(ctx context.Context, db DBTX, id int64) (str
 	err := row.Scan(&watch_token_sha256)
 	return watch_token_sha256, err
 }
+
+const jobsAnnouncedSet = `-- name: JobsAnnouncedSet :exec
+SELECT set_config('bespin.announced_jobs', CAST($1::bigint[] AS text), true)
+`
+
+// JobsAnnouncedSet names, for the rest of the current transaction, the jobs
+// whose changes the transaction announces itself after commit: the job
+// status triggers leave them out of their NOTIFY (migration 000013).
+func (q *Queries) JobsAnnouncedSet(ctx context.Context, db DBTX, ids []int64) error {
+	_, err := db.Exec(ctx, jobsAnnouncedSet, ids)
+	return err
+}

@@ -9,19 +9,22 @@ import (
 	"context"
 )
 
-const notify = `-- name: Notify :exec
-SELECT pg_notify($1::text, $2::text)
+const notifyMany = `-- name: NotifyMany :exec
+SELECT pg_notify(($1::text[])[i], ($2::text[])[i])
+FROM generate_subscripts($1::text[], 1) AS i
 `
 
-type NotifyParams struct {
-	Channel string
-	Payload string
+type NotifyManyParams struct {
+	Channels []string
+	Payloads []string
 }
 
-// Sent outside any data transaction (see realtime.Announcer: a NOTIFY
-// inside a data transaction serialises its commit).
-func (q *Queries) Notify(ctx context.Context, db DBTX, arg NotifyParams) error {
-	_, err := db.Exec(ctx, notify, arg.Channel, arg.Payload)
+// NotifyMany sends each payload on its channel, in order, in one
+// statement: one transaction, one commit, however many payloads. Sent
+// outside any data transaction (see realtime.Announcer: a NOTIFY inside a
+// data transaction serialises its commit).
+func (q *Queries) NotifyMany(ctx context.Context, db DBTX, arg NotifyManyParams) error {
+	_, err := db.Exec(ctx, notifyMany, arg.Channels, arg.Payloads)
 	return err
 }
 

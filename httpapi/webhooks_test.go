@@ -121,7 +121,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	}
 
 	st := store.New(pool)
-	announcer := realtime.NewAnnouncer(st, realtime.WebhookChannel, logger)
+	announcer := realtime.NewAnnouncer(realtime.AnnouncerConfig{ConnConfig: pool.Config().ConnConfig, Logger: logger})
 	announceCtx, stopAnnouncer := context.WithCancel(ctx)
 	announced := make(chan struct{})
 	go func() { defer close(announced); announcer.Run(announceCtx) }()
@@ -138,7 +138,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		Pool:   pool,
 		River:  rc,
 		Ingester: ingest.New(ingest.Config{
-			Pool: pool, River: rc, Redis: rdb, KeyPrefix: prefix, Logger: logger, Announcer: announcer,
+			Pool: pool, River: rc, Redis: rdb, KeyPrefix: prefix, Logger: logger, Announcer: announcer.Topic(realtime.WebhookChannel),
 			ContentWindow: 24 * time.Hour,
 		}),
 		Redis:                 rdb,

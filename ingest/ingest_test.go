@@ -235,7 +235,7 @@ func TestConcurrentDeliveriesAreCommittedTogether(t *testing.T) {
 	require.Len(t, receipts, len(byDelivery))
 	require.Equal(t, n-len(byDelivery), duplicates)
 	require.ElementsMatch(t, receipts, jobReceipts)
-	require.Greater(t, largest, 1, "with one committer, deliveries arriving during a commit share the next one")
+	require.Greater(t, largest, 1, "deliveries arriving while batches commit share the next one")
 }
 
 // Without a delivery id, a copy of a body from the same source within the

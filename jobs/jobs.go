@@ -41,14 +41,23 @@ type WorkerDeps struct {
 	WebhookHandlers *WebhookHandlers
 	// JobTimeout is Config.JobTimeout, which random-text adds its delay to.
 	JobTimeout time.Duration
+	// Announcer is told of the jobs workers complete themselves (see
+	// Completer and Completion); nil leaves their NOTIFY to the status
+	// triggers.
+	Announcer StatusAnnouncer
 }
 
 // NewWorkers registers every job kind Bespin works.
 func NewWorkers(deps WorkerDeps) *river.Workers {
+	complete := Completion{Pool: deps.Pool, Announcer: deps.Announcer}
+	var completer *Completer
+	if deps.Pool != nil {
+		completer = NewCompleter(deps.Pool, deps.Announcer)
+	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &RandomTextWorker{JobTimeout: deps.JobTimeout})
+	river.AddWorker(workers, &RandomTextWorker{JobTimeout: deps.JobTimeout, Completer: completer})
 	river.AddWorker(workers, &PruneWebhookReceiptsWorker{Logger: deps.Logger, Pool: deps.Pool, Retention: deps.WebhookRetention})
-	river.AddWorker(workers, &ProcessWebhookWorker{Logger: deps.Logger, Pool: deps.Pool, Handlers: deps.WebhookHandlers})
+	river.AddWorker(workers, &ProcessWebhookWorker{Logger: deps.Logger, Completion: complete, Handlers: deps.WebhookHandlers})
 	return workers
 }
 

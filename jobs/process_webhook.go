@@ -9,9 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/bespin/bespin/store"
 )
@@ -75,49 +73,44 @@ func (r *WebhookHandlers) For(source, event string) []WebhookHandler {
 	return out
 }
 
-// ProcessWebhookWorker runs a receipt's handlers and sets its processed_at.
+// ProcessWebhookWorker runs a receipt's handlers and sets its processed_at,
+// completing its job in the same transaction (see Completion).
 type ProcessWebhookWorker struct {
 	river.WorkerDefaults[ProcessWebhookArgs]
-	Logger   *slog.Logger
-	Pool     *pgxpool.Pool
-	Handlers *WebhookHandlers
+	Logger     *slog.Logger
+	Completion Completion
+	Handlers   *WebhookHandlers
 }
 
 func (w *ProcessWebhookWorker) Work(ctx context.Context, job *river.Job[ProcessWebhookArgs]) error {
-	tx, err := w.Pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-
-	receipts := store.New(tx)
-	// The row lock serialises attempts on one receipt; processed_at, set in
-	// the same transaction as the handlers' writes and the job's
-	// completion, makes a later attempt (a job rescued after a crash
-	// between commit and River's own bookkeeping, say) a no-op.
-	receipt, err := receipts.LockReceipt(ctx, job.Args.ReceiptID)
-	if errors.Is(err, store.ErrNotFound) {
-		return river.JobCancel(fmt.Errorf("webhook receipt %s no longer exists", job.Args.ReceiptID))
-	}
-	if err != nil {
-		return err
-	}
-	if receipt.ProcessedAt != nil {
-		return nil
-	}
-	for i, h := range w.Handlers.For(receipt.Source, receipt.Event) {
-		if err := h(ctx, tx, receipt); err != nil {
-			return fmt.Errorf("webhook handler %d for %s/%s: %w", i+1, receipt.Source, receipt.Event, err)
+	var receipt store.Receipt
+	err := completeInTx(ctx, w.Completion, job, func(ctx context.Context, tx pgx.Tx) error {
+		receipts := store.New(tx)
+		// The row lock serialises attempts on one receipt; processed_at,
+		// set in the same transaction as the handlers' writes and the
+		// job's completion, makes a later attempt (a job rescued after a
+		// crash between commit and River's own bookkeeping, say) a no-op
+		// that only completes its job.
+		var err error
+		receipt, err = receipts.LockReceipt(ctx, job.Args.ReceiptID)
+		if errors.Is(err, store.ErrNotFound) {
+			return river.JobCancel(fmt.Errorf("webhook receipt %s no longer exists", job.Args.ReceiptID))
 		}
-	}
-	if err := receipts.SetReceiptProcessed(ctx, receipt.ID); err != nil {
+		if err != nil {
+			return err
+		}
+		if receipt.ProcessedAt != nil {
+			return nil
+		}
+		for i, h := range w.Handlers.For(receipt.Source, receipt.Event) {
+			if err := h(ctx, tx, receipt); err != nil {
+				return fmt.Errorf("webhook handler %d for %s/%s: %w", i+1, receipt.Source, receipt.Event, err)
+			}
+		}
+		return receipts.SetReceiptProcessed(ctx, receipt.ID)
+	})
+	if err != nil {
 		return err
-	}
-	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
-		return fmt.Errorf("complete job: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
 	}
 	if w.Logger != nil {
 		w.Logger.DebugContext(ctx, "webhook processed", slog.String("receipt_id", receipt.ID.String()),

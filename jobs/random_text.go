@@ -34,10 +34,14 @@ type RandomTextOutput struct {
 	Length int    `json:"length"`
 }
 
-// RandomTextWorker generates the text.
+// RandomTextWorker generates the text, and completes its job itself with
+// the text recorded on it (see Completer).
 type RandomTextWorker struct {
 	river.WorkerDefaults[RandomTextArgs]
 	JobTimeout time.Duration // the time allowed on top of the delay; see Timeout
+	// Completer, if nil, leaves the completion to River's completer (the
+	// text is recorded with RecordOutput).
+	Completer *Completer
 }
 
 const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -59,7 +63,13 @@ func (w *RandomTextWorker) Work(ctx context.Context, job *river.Job[RandomTextAr
 		case <-timer.C:
 		}
 	}
-	return river.RecordOutput(ctx, RandomTextOutput{Text: randomText(args.Length), Length: args.Length})
+	out := RandomTextOutput{Text: randomText(args.Length), Length: args.Length}
+	if w.Completer == nil || !w.Completer.Accepting() {
+		return river.RecordOutput(ctx, out)
+	}
+	// Not RecordOutput as well: River's completer would then write the
+	// output a second time after the worker returns.
+	return w.Completer.Complete(ctx, job.JobRow, out)
 }
 
 // randomText draws uniformly from alphabet using crypto/rand with rejection

@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bespin/bespin/internal/dbtest"
-	"github.com/bespin/bespin/store"
 )
 
 func TestSubscriberCoalescesWhenBehind(t *testing.T) {
@@ -115,13 +114,14 @@ func TestTopicFeed(t *testing.T) {
 	b.exec(t, `SELECT pg_notify('bespin_test_stream', 'not json')`)
 	b.exec(t, `SELECT pg_notify('bespin_test_stream', '["not an object"]')`)
 
-	announcer := NewAnnouncer(store.New(b.pool), "bespin_test_stream", discardLogger())
+	announcer := NewAnnouncer(AnnouncerConfig{ConnConfig: b.pool.Config().ConnConfig, Logger: discardLogger()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); announcer.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	announcer.Announce(map[string]string{"id": "r1"})
-	announcer.Announce(map[string]string{"id": "r2"})
+	topic := announcer.Topic("bespin_test_stream")
+	topic.Announce(map[string]string{"id": "r1"})
+	topic.Announce(map[string]string{"id": "r2"})
 
 	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
 	for _, want := range []string{`{"id": "r1"}`, `{"id": "r2"}`} {
@@ -145,13 +145,14 @@ func TestAnnouncerDeliversQueuedAtShutdown(t *testing.T) {
 	_, err = conn.Exec(ctx, "LISTEN bespin_test_shutdown")
 	require.NoError(t, err)
 
-	announcer := NewAnnouncer(store.New(pool), "bespin_test_shutdown", discardLogger())
+	announcer := NewAnnouncer(AnnouncerConfig{ConnConfig: pool.Config().ConnConfig, Logger: discardLogger(), FlushAfter: time.Hour, TopicFlushAfter: time.Hour})
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); announcer.Run(runCtx) }()
-	announcer.Announce(map[string]int{"n": 1})
-	time.Sleep(5 * time.Millisecond) // Run is now collecting companions for the first summary
-	announcer.Announce(map[string]int{"n": 2})
+	topic := announcer.Topic("bespin_test_shutdown")
+	topic.Announce(map[string]int{"n": 1})
+	time.Sleep(5 * time.Millisecond) // Run is now waiting for companions of the first summary
+	topic.Announce(map[string]int{"n": 2})
 	stop()
 	<-done
 

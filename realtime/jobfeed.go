@@ -20,9 +20,11 @@ import (
 const JobChannel = "bespin_jobs"
 
 // JobFeed turns bespin_jobs notifications into job_status messages: it
-// reads the rows it needs (batched) and publishes
-// them to the hub. A notification names ids and states only; the row is
-// the truth, so a status read after several changes is simply the newest.
+// reads the rows it needs (batched) and publishes them to the hub. A
+// notification names ids and states only; the row is the truth, so a
+// status read after several changes is simply the newest. Notifications
+// come from two senders in one format: the status triggers (migration
+// 000010) and the workers' announcers (Announcer.AnnounceJob).
 type JobFeed struct {
 	store   *store.Store
 	hub     *Hub
@@ -143,21 +145,11 @@ func (f *JobFeed) Process(ctx context.Context, payloads []string, resync bool) e
 			return nil
 		}
 		st := jobs.NewStatus(row)
+		if err := f.publishRunningFirst(row, fromNotification && sawRunning[id]); err != nil {
+			return err
+		}
 		if !fromNotification {
 			return f.hub.publishJob(st, false)
-		}
-		// A job seen "running" ran, even when it finished before the
-		// notification was read: watchers are told so first, and see every
-		// step (unless a resync already sent them something later).
-		last := f.hub.lastPublished(id)
-		if sawRunning[id] && row.State != rivertype.JobStateRunning && row.AttemptedAt != nil && row.Attempt > 0 &&
-			(last == nil || (last.Status == jobs.StatusPending && last.Attempt < row.Attempt)) {
-			running := jobs.NewStatus(store.Job{
-				ID: row.ID, Kind: row.Kind, State: rivertype.JobStateRunning, Attempt: row.Attempt, UpdatedAt: *row.AttemptedAt,
-			})
-			if err := f.hub.publishJob(running, true); err != nil {
-				return err
-			}
 		}
 		// When the row has moved on since the last notification read here,
 		// the change that moved it has its own notification on the way,
@@ -182,4 +174,34 @@ func (f *JobFeed) Process(ctx context.Context, payloads []string, resync bool) e
 		}
 	}
 	return nil
+}
+
+// publishRunningFirst tells watchers that the job ran when its row is past
+// "running" in an attempt they have not seen running: a job reaches
+// completed (or retryable, discarded, cancelled with attempt > 0) only
+// from running, in the attempt River counted when it fetched it. That
+// holds whatever order the evidence arrives in (a resync, a new watcher's
+// read, an announcement read before the trigger's "running"), so a
+// watcher never sees "completed" without "running" first.
+//
+// The jobs stream keeps no per-job memory, so it is told "running" only
+// on evidence: a "running" notification in this batch (sawRunning) for a
+// job no watcher was told more of. Notifications arrive in commit order
+// and an announcer sends a completion only after it committed, which is
+// after the fetch that made the job running committed with its trigger's
+// NOTIFY; so "running" never reaches the stream after the job's final
+// status.
+func (f *JobFeed) publishRunningFirst(row store.Job, sawRunning bool) error {
+	if row.State == rivertype.JobStateRunning || row.AttemptedAt == nil || row.Attempt == 0 {
+		return nil
+	}
+	last := f.hub.lastPublished(row.ID)
+	missed := last != nil && last.Status == jobs.StatusPending && last.Attempt < row.Attempt
+	if !missed && !(last == nil && sawRunning) {
+		return nil
+	}
+	running := jobs.NewStatus(store.Job{
+		ID: row.ID, Kind: row.Kind, State: rivertype.JobStateRunning, Attempt: row.Attempt, UpdatedAt: *row.AttemptedAt,
+	})
+	return f.hub.publishJob(running, sawRunning)
 }

@@ -42,6 +42,12 @@ type ListenerConfig struct {
 	// HealthInterval is how long the connection may stay silent before
 	// the listener checks it with a ping (default 30s).
 	HealthInterval time.Duration
+	// ResyncInterval is how often every feed resyncs even though nothing
+	// was lost on this connection (default 10s): the backstop for changes
+	// whose announcement never came, such as a completion committed by a
+	// worker process that died before its announcer sent it (see
+	// Announcer). A resync re-reads only what is watched, batched.
+	ResyncInterval time.Duration
 }
 
 // Listener holds the process's one LISTEN connection and hands each
@@ -65,6 +71,9 @@ func NewListener(cfg ListenerConfig) *Listener {
 	}
 	if cfg.HealthInterval <= 0 {
 		cfg.HealthInterval = 30 * time.Second
+	}
+	if cfg.ResyncInterval <= 0 {
+		cfg.ResyncInterval = 10 * time.Second
 	}
 	cc := cfg.ConnConfig.Copy()
 	if cc.RuntimeParams == nil {
@@ -159,6 +168,15 @@ func (fr *feedRunner) run(ctx context.Context) {
 	}
 }
 
+// Resync asks every feed to re-read what it delivers, as after a
+// reconnection: the announcer calls it when its NOTIFY failed, so this
+// process's watchers miss nothing. It never blocks.
+func (l *Listener) Resync() {
+	for _, fr := range l.feeds {
+		fr.requestResync()
+	}
+}
+
 // Connected is closed once the listener has first LISTENed (and asked its
 // feeds to resync).
 func (l *Listener) Connected() <-chan struct{} { return l.connected }
@@ -173,6 +191,20 @@ func (l *Listener) Run(ctx context.Context) {
 			fr.run(ctx)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(l.cfg.ResyncInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				l.Resync()
+			}
+		}
+	}()
 	defer wg.Wait()
 
 	failures := 0
@@ -184,9 +216,7 @@ func (l *Listener) Run(ctx context.Context) {
 			}
 			connects++
 			failures = 0
-			for _, fr := range l.feeds {
-				fr.requestResync()
-			}
+			l.Resync()
 			l.once.Do(func() { close(l.connected) })
 		})
 		if ctx.Err() != nil {

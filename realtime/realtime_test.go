@@ -33,15 +33,16 @@ func TestMain(m *testing.M) {
 }
 
 type testBundle struct {
-	dbURL   string
-	proxy   *dbtest.Proxy
-	pool    *pgxpool.Pool
-	hub     *Hub
-	feed    *JobFeed
-	metrics *metrics.Metrics
-	server  *Server
-	url     string // ws://.../ws?job_id= or ?topic=
-	river   *river.Client[pgx.Tx]
+	dbURL    string
+	proxy    *dbtest.Proxy
+	pool     *pgxpool.Pool
+	hub      *Hub
+	feed     *JobFeed
+	listener *Listener
+	metrics  *metrics.Metrics
+	server   *Server
+	url      string // ws://.../ws?job_id= or ?topic=
+	river    *river.Client[pgx.Tx]
 }
 
 type setupOpts struct {
@@ -115,7 +116,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: logger})
 	require.NoError(t, err)
-	return &testBundle{proxy: proxy, dbURL: dbURL, pool: pool, hub: hub, feed: feed, metrics: m, server: srv,
+	return &testBundle{proxy: proxy, dbURL: dbURL, pool: pool, hub: hub, feed: feed, listener: listener, metrics: m, server: srv,
 		url: "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws", river: rc}
 }
 
@@ -271,9 +272,10 @@ func TestWatchJobEveryStatePath(t *testing.T) {
 	})
 }
 
-// The listener loses Postgres while the job finishes; after reconnecting it
-// re-reads the watched job, so the final status still arrives although its
-// notification was sent while nobody listened.
+// The listener loses Postgres while the job runs and finishes; after
+// reconnecting it re-reads the watched job, so the final status still
+// arrives although its notifications were sent while nobody listened, and
+// "running" comes first: the row proves the job ran.
 func TestListenerResyncsAfterOutage(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{proxyListener: true})
@@ -286,6 +288,9 @@ func TestListenerResyncsAfterOutage(t *testing.T) {
 	b.proxy.Up()
 
 	st := readStatus(t, conn)
+	require.Equal(t, "running", st.Status)
+	require.Equal(t, 1, st.Attempt)
+	st = readStatus(t, conn)
 	require.Equal(t, "completed", st.Status)
 	requireClose(t, conn, websocket.CloseNormalClosure)
 	require.Eventually(t, func() bool { return testutil.ToFloat64(b.metrics.ListenerReconnects) >= 1 }, 5*time.Second, 10*time.Millisecond)

@@ -96,6 +96,14 @@ func (s *Store) JobWatchTokenHash(ctx context.Context, id int64) (string, error)
 	return h, Classify(err, "read job watch token")
 }
 
+// MarkJobsAnnounced tells the job status triggers that the current
+// transaction announces the changes of ids itself, after commit, so they
+// leave those jobs out of their NOTIFY (migration 000013). Run it on the
+// transaction (New(tx)); it lasts until the transaction ends.
+func (s *Store) MarkJobsAnnounced(ctx context.Context, ids ...int64) error {
+	return Classify(s.q.JobsAnnouncedSet(ctx, s.conn, ids), "mark jobs announced")
+}
+
 // JobFilter selects a page of jobs, newest first.
 type JobFilter struct {
 	States []rivertype.JobState // any of these; empty for all

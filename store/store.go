@@ -44,11 +44,12 @@ func New(conn DBTX) *Store {
 	return &Store{conn: conn, q: db.New()}
 }
 
-// Notify sends payload on channel. Run it on the pool, never inside a
-// data transaction: Postgres serialises the commits of transactions that
+// NotifyMany sends payloads[i] on channels[i], in order, in one
+// statement. Run it on a connection of its own, never inside a data
+// transaction: Postgres serialises the commits of transactions that
 // notified (see realtime.Announcer).
-func (s *Store) Notify(ctx context.Context, channel, payload string) error {
-	return Classify(s.q.Notify(ctx, s.conn, db.NotifyParams{Channel: channel, Payload: payload}), "notify "+channel)
+func (s *Store) NotifyMany(ctx context.Context, channels, payloads []string) error {
+	return Classify(s.q.NotifyMany(ctx, s.conn, db.NotifyManyParams{Channels: channels, Payloads: payloads}), "notify")
 }
 
 // Ping checks that the database answers.

@@ -48,13 +48,15 @@ type app struct {
 	store   *store.Store
 	river   *river.Client[pgx.Tx]
 	working bool // River works jobs in this process
+	// announcer sends, after commit, the job completions this process's
+	// workers commit and the receipts it stores (realtime.Announcer).
+	announcer *realtime.Announcer
 
 	// The HTTP side, built by newServer only (nil in a worker).
-	listener  *realtime.Listener
-	announcer *realtime.Announcer
-	ws        *realtime.Server
-	riverUI   *riverui.Handler // nil with RIVER_UI=false
-	http      *http.Server
+	listener *realtime.Listener
+	ws       *realtime.Server
+	riverUI  *riverui.Handler // nil with RIVER_UI=false
+	http     *http.Server
 
 	background     sync.WaitGroup // the listener and the announcer
 	stopBackground context.CancelFunc
@@ -114,6 +116,16 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 	}
 	a.redis, a.breaker = newRedis(ctx, cfg, logger, a.metrics)
 	a.metrics.CollectJobCounts(a.jobCounts)
+	a.announcer = realtime.NewAnnouncer(realtime.AnnouncerConfig{
+		ConnConfig: pool.Config().ConnConfig, Logger: logger,
+		// A failed NOTIFY may not have reached this process's own
+		// listener either: its watchers re-read their jobs.
+		OnFailure: func() {
+			if a.listener != nil {
+				a.listener.Resync()
+			}
+		},
+	})
 	return a, nil
 }
 
@@ -131,6 +143,7 @@ func (a *app) buildRiver(workers int) error {
 		Logger: a.logger, Pool: a.pool,
 		WebhookHandlers:  jobs.NewWebhookHandlers(),
 		WebhookRetention: a.cfg.WebhookRetention, JobTimeout: a.cfg.JobTimeout,
+		Announcer: a.announcer,
 	}), jobsCfg)
 	if err != nil {
 		return err
@@ -147,33 +160,21 @@ func (a *app) buildHTTP() error {
 	a.listener = realtime.NewListener(realtime.ListenerConfig{ConnConfig: a.pool.Config().ConnConfig, Logger: a.logger, Metrics: a.metrics})
 	jobFeed.AttachTo(a.listener)
 	realtime.NewTopicFeed(hub, realtime.WebhookChannel, realtime.TopicWebhooks, a.logger).AttachTo(a.listener)
-	a.announcer = realtime.NewAnnouncer(a.store, realtime.WebhookChannel, a.logger)
 	a.ws = realtime.NewServer(realtime.ServerConfig{
 		Hub: hub, Jobs: jobFeed, Logger: a.logger, Metrics: a.metrics,
 		AllowedOrigins: a.cfg.AllowedOrigins, Development: !a.cfg.production(),
 		MaxConnsPerClient: a.cfg.WSMaxConnectionsPerIP,
 	})
-	var riverUI http.Handler // a nil *riverui.Handler would not be a nil http.Handler
-	if a.cfg.RiverUI {
-		// River UI compiled in runs on Bespin's own River client (and so
-		// its River version): its cancel and retry are River's current
-		// ones. httpapi mounts it behind authentication.
-		h, err := riverui.NewHandler(&riverui.HandlerOpts{
-			Endpoints: riverui.NewEndpoints(a.river, nil),
-			Logger:    a.logger.With(slog.String("component", "riverui")),
-			Prefix:    "/riverui",
-		})
-		if err != nil {
-			return fmt.Errorf("river ui: %w", err)
-		}
-		a.riverUI, riverUI = h, h
+	riverUI, err := a.buildRiverUI()
+	if err != nil {
+		return err
 	}
 	handler := httpapi.NewHandler(httpapi.Deps{
 		Logger: a.logger, Store: a.store, Pool: a.pool, River: a.river, Redis: a.redis, RedisBreaker: a.breaker, Metrics: a.metrics,
 		Ingester: ingest.New(ingest.Config{
 			Pool: a.pool, River: a.river, Redis: a.redis, KeyPrefix: a.cfg.RedisKeyPrefix, Logger: a.logger,
 			ContentWindow: a.cfg.WebhookDedupeWindow,
-			Announcer:     a.announcer,
+			Announcer:     a.announcer.Topic(realtime.WebhookChannel),
 			ObserveBatch:  func(n int) { a.metrics.WebhookBatchSize.Observe(float64(n)) },
 		}),
 		Limiter:  ratelimit.New(a.redis, a.cfg.RedisKeyPrefix+"rl:"),
@@ -201,6 +202,26 @@ func (a *app) buildHTTP() error {
 	return nil
 }
 
+// buildRiverUI builds River UI (RIVER_UI), or returns nil. Compiled in, it
+// runs on Bespin's own River client (and so its River version): its cancel
+// and retry are River's current ones. httpapi mounts it behind
+// authentication.
+func (a *app) buildRiverUI() (http.Handler, error) {
+	if !a.cfg.RiverUI {
+		return nil, nil // not a nil *riverui.Handler: that would be a non-nil http.Handler
+	}
+	h, err := riverui.NewHandler(&riverui.HandlerOpts{
+		Endpoints: riverui.NewEndpoints(a.river, nil),
+		Logger:    a.logger.With(slog.String("component", "riverui")),
+		Prefix:    "/riverui",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("river ui: %w", err)
+	}
+	a.riverUI = h
+	return h, nil
+}
+
 // run starts the app, serves until ctx is cancelled (or the HTTP server
 // fails), then shuts down within SHUTDOWN_TIMEOUT.
 func (a *app) run(ctx context.Context) error {
@@ -221,12 +242,17 @@ func (a *app) run(ctx context.Context) error {
 	return errors.Join(serveErr, a.shutdown(shutdownCtx))
 }
 
-// start starts River's workers, then (servers) the listener and the
-// announcer, and opens the port once LISTEN is up.
+// start starts the announcer, River's workers, then (servers) the
+// listener, and opens the port once LISTEN is up.
 func (a *app) start(ctx context.Context) error {
 	if a.cfg.PprofAddr != "" {
 		startPprof(a.cfg.PprofAddr, a.logger)
 	}
+	// The announcer and the listener outlive ctx: they stop in shutdown,
+	// after River and the HTTP server have finished what they announce.
+	bgCtx, stop := context.WithCancel(context.Background())
+	a.stopBackground = stop
+	a.background.Go(func() { a.announcer.Run(bgCtx) })
 	if a.working {
 		// Not ctx: cancelling Start's context is River's hard stop, which
 		// would cancel running jobs the moment SIGTERM arrives. shutdown
@@ -240,16 +266,11 @@ func (a *app) start(ctx context.Context) error {
 		close(a.ready)
 		return nil
 	}
-	// The listener, the announcer and River UI's background queries
-	// outlive ctx: they stop in shutdown, after the HTTP server has
-	// finished its in-flight requests.
-	bgCtx, stop := context.WithCancel(context.Background())
-	a.stopBackground = stop
 	a.background.Go(func() { a.listener.Run(bgCtx) })
-	a.background.Go(func() { a.announcer.Run(bgCtx) })
 	if a.riverUI != nil {
-		// It stops when bgCtx ends (River UI offers no wait for it; a
-		// query it still runs holds up closing the pool, nothing more).
+		// River UI's background queries stop when bgCtx ends (it offers
+		// no wait for them; a query it still runs holds up closing the
+		// pool, nothing more).
 		if err := a.riverUI.Start(bgCtx); err != nil {
 			return fmt.Errorf("start river ui: %w", err)
 		}

@@ -111,7 +111,7 @@ func loadConfig(environ []string) (config, error) {
 	}
 
 	c.JobWorkers = p.intRange("JOB_WORKERS", 50, 1, 10000)
-	c.JobFetchCooldown = p.duration("JOB_FETCH_COOLDOWN", 100*time.Millisecond, time.Millisecond)
+	c.JobFetchCooldown = p.duration("JOB_FETCH_COOLDOWN", 10*time.Millisecond, time.Millisecond)
 	c.JobFetchPollInterval = p.duration("JOB_FETCH_POLL_INTERVAL", time.Second, time.Millisecond)
 	c.JobTimeout = p.duration("JOB_TIMEOUT", 30*time.Second, time.Second)
 	c.JobRescueAfter = p.duration("JOB_RESCUE_AFTER", c.JobTimeout+30*time.Second, time.Second)

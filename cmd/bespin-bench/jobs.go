@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -18,34 +19,70 @@ import (
 	"github.com/bespin/bespin/jobs"
 )
 
-// runJobs drains N pre-inserted random-text jobs with `bespin-api worker`
-// while WebSocket watchers are connected to a serve instance (so the NOTIFY
-// path is live), and the same drain with a bare River client. Throughput is
-// N / (last finalized_at - first attempted_at), read from river_job on both
-// sides, so process start-up is not counted for either.
+// runJobs measures the jobs drain at capacity: N pre-inserted random-text
+// jobs drained by `bespin-api worker` while WebSocket watchers are
+// connected to a serve instance (so the realtime path is live), and the
+// same drain by a bare River client, both with -drain-workers and
+// -fetch-cooldown. Throughput is N / (last finalized_at - first
+// attempted_at), read from river_job on both sides, so process start-up
+// is not counted for either. Each side's output names what bound it: its
+// configuration (River fetches at most MaxWorkers jobs per FetchCooldown),
+// the CPU, or else the waits sampled in pg_stat_activity.
 func runJobs(ctx context.Context, o options, log io.Writer) (result, error) {
-	d, srv, cleanup, err := startBespin(ctx, o, "jobs", "RUN_WORKERS=false")
+	bespinRate, bespinUse, err := drainBespin(ctx, o, log, "jobs", o.drainWorkers, o.jobs, 200)
 	if err != nil {
 		return result{}, err
+	}
+	baseRate, baseUse, err := drainRiver(ctx, o, log, "jobs baseline", o.drainWorkers, o.jobs)
+	if err != nil {
+		return result{}, err
+	}
+	configCap := float64(o.drainWorkers) / o.cooldown.Seconds()
+	config := fmt.Sprintf("%d workers / %s cooldown", o.drainWorkers, o.cooldown)
+	res := result{
+		Bespin:   map[string]float64{"jobs_per_sec": bespinRate, "watchers": 200, "config_cap_per_sec": configCap},
+		Baseline: map[string]float64{"jobs_per_sec": baseRate, "config_cap_per_sec": configCap},
+		Notes: fmt.Sprintf("bespin-api worker (jobs complete themselves; watchers live) vs a bare River client, %d jobs. "+
+			"Bespin bound by %s; %s. Baseline bound by %s; %s (River runs in the bench process)",
+			o.jobs, bespinUse.bound(bespinRate, configCap, config), bespinUse, baseUse.bound(baseRate, configCap, config), baseUse),
+	}
+	bespinUse.figures(res.Bespin)
+	baseUse.figures(res.Baseline)
+	res.compare("jobs_per_sec")
+	return res, nil
+}
+
+// drainBespin inserts n jobs into a fresh database, connects watchers to a
+// serve instance without workers, then starts `bespin-api worker` with
+// workers and measures the drain.
+func drainBespin(ctx context.Context, o options, log io.Writer, label string, workers, n, watchers int) (float64, usage, error) {
+	d, srv, cleanup, err := startBespin(ctx, o, label, "RUN_WORKERS=false")
+	if err != nil {
+		return 0, usage{}, err
 	}
 	defer cleanup()
 
 	inserter, err := river.NewClient(riverpgxv5.New(d.pool), &river.Config{Logger: quietLogger()})
 	if err != nil {
-		return result{}, err
+		return 0, usage{}, err
 	}
-	ids, err := insertJobs(ctx, inserter, o.jobs, jobs.RandomTextArgs{Length: 100})
+	ids, err := insertJobs(ctx, inserter, n, jobs.RandomTextArgs{Length: 100})
 	if err != nil {
-		return result{}, err
+		return 0, usage{}, err
 	}
-	nWatch := min(200, len(ids))
-	progress(log, "jobs: %d jobs inserted; %d watchers connecting", len(ids), nWatch)
+	nWatch := min(watchers, len(ids))
+	progress(log, "%s: %d jobs inserted; %d watchers connecting", label, len(ids), nWatch)
 	var seenTerminal atomic.Int64
 	var conns []*websocket.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
 	for _, id := range ids[:nWatch] {
 		conn, _, err := watch(ctx, srv.url, strconv.FormatInt(id, 10))
 		if err != nil {
-			return result{}, err
+			return 0, usage{}, err
 		}
 		conns = append(conns, conn)
 		go func() {
@@ -60,54 +97,101 @@ func runJobs(ctx context.Context, o options, log io.Writer) (result, error) {
 			}
 		}()
 	}
-	defer func() {
-		for _, c := range conns {
-			c.Close()
+
+	progress(log, "%s: starting bespin-api worker (JOB_WORKERS=%d, JOB_FETCH_COOLDOWN=%s)", label, workers, o.cooldown)
+	wo := o
+	wo.jobWorkers = workers
+	worker, err := startServer(ctx, wo, d.url, "worker")
+	if err != nil {
+		return 0, usage{}, err
+	}
+	if err := waitStarted(ctx, d.pool); err != nil {
+		_ = worker.stop()
+		return 0, usage{}, err
+	}
+	meter := startMeter(ctx, d.pool, d.name, srv.pid(), worker.pid())
+	profiled := make(chan struct{})
+	go func() {
+		defer close(profiled)
+		// A fixed 5 s: the drain's length is not known in advance.
+		if err := worker.profile(o, strings.ReplaceAll(label, " ", "-")+"-worker", 5*time.Second); err != nil {
+			progress(log, "%s: %v", label, err)
 		}
 	}()
-
-	progress(log, "jobs: starting bespin-api worker (JOB_WORKERS=%d)", o.jobWorkers)
-	worker, err := startServer(ctx, o, d.url, "worker")
-	if err != nil {
-		return result{}, err
-	}
-	bespinRate, err := waitDrained(ctx, d.pool, len(ids), log, "jobs")
+	rate, err := waitDrained(ctx, d.pool, len(ids), log, label)
+	<-profiled
+	use := meter.stop()
 	_ = worker.stop()
 	if err != nil {
-		return result{}, err
+		return 0, usage{}, err
 	}
-	waitUntil(5*time.Second, func() bool { return seenTerminal.Load() == int64(nWatch) })
+	waitUntil(10*time.Second, func() bool { return seenTerminal.Load() == int64(nWatch) })
 	if seenTerminal.Load() != int64(nWatch) {
-		return result{}, fmt.Errorf("jobs: only %d of %d watchers saw their job finish", seenTerminal.Load(), nWatch)
+		return 0, usage{}, fmt.Errorf("%s: only %d of %d watchers saw their job finish", label, seenTerminal.Load(), nWatch)
 	}
+	return rate, use, nil
+}
 
-	// Baseline: bare River, same queue settings and work.
-	bd, bare, err := bareRiver(ctx, o, "jobsbase")
+// drainRiver is drainBespin's baseline: a bare River client, in this
+// process, draining n jobs of the same work.
+func drainRiver(ctx context.Context, o options, log io.Writer, label string, workers, n int) (float64, usage, error) {
+	bd, bare, err := bareRiver(ctx, o, "jobsbase", workers)
 	if err != nil {
-		return result{}, err
+		return 0, usage{}, err
 	}
 	defer bd.drop(o.keep)
-	_, err = insertJobs(ctx, bare, o.jobs, bareTextArgs{Length: 100})
-	if err != nil {
-		return result{}, err
+	if _, err := insertJobs(ctx, bare, n, bareTextArgs{Length: 100}); err != nil {
+		return 0, usage{}, err
 	}
-	progress(log, "jobs baseline: bare River client draining %d jobs", o.jobs)
+	progress(log, "%s: bare River client (MaxWorkers %d, FetchCooldown %s) draining %d jobs", label, workers, o.cooldown, n)
 	if err := bare.Start(ctx); err != nil {
-		return result{}, err
+		return 0, usage{}, err
 	}
-	baseRate, err := waitDrained(ctx, bd.pool, o.jobs, log, "jobs baseline")
+	if err := waitStarted(ctx, bd.pool); err != nil {
+		return 0, usage{}, err
+	}
+	meter := startMeter(ctx, bd.pool, bd.name)
+	rate, err := waitDrained(ctx, bd.pool, n, log, label)
+	use := meter.stop()
 	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	_ = bare.Stop(stopCtx)
 	cancel()
-	if err != nil {
-		return result{}, err
+	return rate, use, err
+}
+
+// runCooldownSweep measures, for each of -cooldowns, what JOB_FETCH_COOLDOWN
+// does to Bespin with its default JOB_WORKERS: the e2e latency at -rate
+// jobs/s, and the drain throughput (capped by JOB_WORKERS / cooldown when
+// the machine allows more). It chooses nothing itself: the README records
+// the figures and the default chosen from them.
+func runCooldownSweep(ctx context.Context, o options, log io.Writer) (result, error) {
+	res := result{Bespin: map[string]float64{}}
+	var notes []string
+	for _, c := range o.cooldowns {
+		oc := o
+		oc.cooldown = c
+		label := "cooldown " + c.String()
+		run, err := bespinE2E(ctx, oc, log, label+" e2e", []phase{{o.rate, o.warmup}, {o.rate, o.duration}})
+		if err != nil {
+			return result{}, err
+		}
+		f := run.steadyFigures()
+		// About 10 s of drain at the configured cap, within [2000, -jobs].
+		n := min(max(int(float64(o.jobWorkers)/c.Seconds()*10), 2000), o.jobs)
+		rate, use, err := drainBespin(ctx, oc, log, label+" drain", o.jobWorkers, n, 0)
+		if err != nil {
+			return result{}, err
+		}
+		key := c.String()
+		res.Bespin["e2e_p50_ms@"+key] = f["p50_ms"]
+		res.Bespin["e2e_p99_ms@"+key] = f["p99_ms"]
+		res.Bespin["e2e_errors@"+key] = f["errors"]
+		res.Bespin["drain_per_sec@"+key] = round(rate, 1)
+		configCap := float64(o.jobWorkers) / c.Seconds()
+		notes = append(notes, fmt.Sprintf("%s: e2e %s; drain of %d bound by %s, %s", key, run.usage,
+			n, use.bound(rate, configCap, fmt.Sprintf("%d workers / %s", o.jobWorkers, c)), use))
 	}
-	res := result{
-		Bespin:   map[string]float64{"jobs_per_sec": bespinRate, "watchers": float64(nWatch)},
-		Baseline: map[string]float64{"jobs_per_sec": baseRate},
-		Notes:    "bespin-api worker with the NOTIFY trigger and live watchers vs a bare River client",
-	}
-	res.compare("jobs_per_sec")
+	res.Notes = fmt.Sprintf("JOB_WORKERS=%d, e2e at %d jobs/s. ", o.jobWorkers, o.rate) + strings.Join(notes, " | ")
 	return res, nil
 }
 
@@ -130,31 +214,61 @@ func insertJobs(ctx context.Context, rc *river.Client[pgx.Tx], n int, args river
 	return ids, nil
 }
 
-// waitDrained waits for n completed jobs and returns jobs/s between the
-// first attempt and the last completion.
+// waitDrained waits until no job is left to work and n are completed,
+// and returns jobs/s between the first attempt and the last completion.
+// It polls with a query that stops at the first unfinished job (an index
+// scan), not a count: on a table of tens of thousands of rows a count 20
+// times a second would take a visible share of the CPU being measured.
 func waitDrained(ctx context.Context, pool *pgxpool.Pool, n int, log io.Writer, label string) (float64, error) {
 	deadline := time.Now().Add(5 * time.Minute)
 	last := time.Now()
 	for time.Now().Before(deadline) {
-		var done int
-		if err := pool.QueryRow(ctx, "SELECT count(*) FROM river_job WHERE state = 'completed'").Scan(&done); err != nil {
+		var unfinished bool
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM river_job
+			WHERE state = ANY('{available,running,retryable,scheduled,pending}'::river_job_state[]))`).Scan(&unfinished); err != nil {
 			return 0, err
 		}
-		if done >= n {
+		if !unfinished {
+			var done int
 			var span float64
-			err := pool.QueryRow(ctx, "SELECT extract(epoch FROM max(finalized_at) - min(attempted_at))::float8 FROM river_job").Scan(&span)
+			err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state = 'completed'),
+				coalesce(extract(epoch FROM max(finalized_at) - min(attempted_at))::float8, 0) FROM river_job`).Scan(&done, &span)
 			if err != nil {
 				return 0, err
+			}
+			if done < n || span <= 0 {
+				return 0, fmt.Errorf("%s: drained, but only %d of %d jobs completed", label, done, n)
 			}
 			return float64(n) / span, nil
 		}
 		if time.Since(last) > 2*time.Second {
+			var done int
+			if err := pool.QueryRow(ctx, "SELECT count(*) FROM river_job WHERE state = 'completed'").Scan(&done); err != nil {
+				return 0, err
+			}
 			progress(log, "%s: %d/%d completed", label, done, n)
 			last = time.Now()
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 	return 0, fmt.Errorf("%s: not drained within 5 minutes", label)
+}
+
+// waitStarted waits until the drain has begun (some job left available),
+// so that process start-up is not measured.
+func waitStarted(ctx context.Context, pool *pgxpool.Pool) error {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		var started bool
+		if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM river_job WHERE state <> 'available')").Scan(&started); err != nil {
+			return err
+		}
+		if started {
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("no job was picked up within a minute")
 }
 
 func waitUntil(max time.Duration, cond func() bool) {

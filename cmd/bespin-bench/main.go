@@ -22,20 +22,27 @@ import (
 )
 
 type options struct {
-	bin         string
-	adminURL    string
-	redisAddr   string
-	scenarios   []string
-	duration    time.Duration
-	warmup      time.Duration
-	concurrency int
-	jobs        int
-	jobWorkers  int
-	cooldown    time.Duration
-	rate        int
-	watchers    int
-	watchJobs   int
-	keep        bool
+	bin          string
+	adminURL     string
+	redisAddr    string
+	scenarios    []string
+	duration     time.Duration
+	warmup       time.Duration
+	concurrency  int
+	jobs         int
+	jobWorkers   int
+	drainWorkers int
+	dbMaxConns   int
+	cooldown     time.Duration
+	cooldowns    []time.Duration
+	rate         int
+	burstRate    int
+	burstFor     time.Duration
+	burstAfter   time.Duration
+	watchers     int
+	watchJobs    int
+	profileDir   string
+	keep         bool
 }
 
 func main() {
@@ -51,20 +58,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bespin-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	var scenarios string
+	var scenarios, cooldowns string
 	fs.StringVar(&o.bin, "bin", "bin/bespin-api", "the bespin-api binary to measure")
 	fs.StringVar(&o.adminURL, "database-url", envOr("BENCH_DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"), "Postgres server (maintenance database); bench databases are created and dropped there")
 	fs.StringVar(&o.redisAddr, "redis-addr", envOr("REDIS_ADDR", "127.0.0.1:6379"), "Redis address")
-	fs.StringVar(&scenarios, "scenarios", "webhooks,jobs,e2e,fanout", "comma-separated scenarios to run")
+	fs.StringVar(&scenarios, "scenarios", "webhooks,jobs,e2e,e2e-burst,fanout", "comma-separated scenarios to run: "+strings.Join(scenarioNames(), ", "))
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measuring time of the webhooks and e2e scenarios (each side)")
 	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "load before measuring starts in the webhooks and e2e scenarios (each side); its figures are dropped")
 	fs.IntVar(&o.concurrency, "concurrency", 64, "concurrent clients in the webhooks scenario")
-	fs.IntVar(&o.jobs, "jobs", 5000, "jobs drained in the jobs scenario")
-	fs.IntVar(&o.jobWorkers, "job-workers", 50, "River MaxWorkers, for Bespin and the bare-River baseline alike")
-	fs.DurationVar(&o.cooldown, "fetch-cooldown", 100*time.Millisecond, "River FetchCooldown (JOB_FETCH_COOLDOWN), for Bespin and the bare-River baselines alike")
-	fs.IntVar(&o.rate, "rate", 200, "jobs per second created in the e2e scenario")
+	fs.IntVar(&o.jobs, "jobs", 30000, "jobs drained in the jobs scenario")
+	fs.IntVar(&o.jobWorkers, "job-workers", 50, "River MaxWorkers (JOB_WORKERS) in the e2e and cooldown scenarios, for Bespin and the River baselines alike")
+	fs.IntVar(&o.drainWorkers, "drain-workers", 500, "River MaxWorkers in the jobs scenario, both sides: high enough that MaxWorkers/FetchCooldown does not bound the drain")
+	fs.IntVar(&o.dbMaxConns, "db-max-conns", 25, "DB_MAX_CONNS of the bespin-api processes")
+	fs.DurationVar(&o.cooldown, "fetch-cooldown", defaultFetchCooldown, "River FetchCooldown (JOB_FETCH_COOLDOWN), for Bespin and the River baselines alike")
+	fs.StringVar(&cooldowns, "cooldowns", "5ms,10ms,20ms,50ms,100ms", "fetch cooldowns the cooldown scenario compares")
+	fs.IntVar(&o.rate, "rate", 200, "jobs per second created in the e2e scenarios")
+	fs.IntVar(&o.burstRate, "burst-rate", 1000, "jobs per second offered during the e2e-burst scenario's burst")
+	fs.DurationVar(&o.burstFor, "burst-for", 5*time.Second, "length of the e2e-burst scenario's burst")
+	fs.DurationVar(&o.burstAfter, "burst-after", 20*time.Second, "load at -rate after the burst in the e2e-burst scenario")
 	fs.IntVar(&o.watchers, "watchers", 10000, "WebSocket watchers in the fanout scenario")
 	fs.IntVar(&o.watchJobs, "watch-jobs", 100, "jobs the fanout watchers are spread across")
+	fs.StringVar(&o.profileDir, "profile-dir", "", "if set, save a CPU profile of the server during each measured window there (<scenario>.pprof)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the bench databases (for inspection)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -72,9 +86,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, s := range strings.Split(scenarios, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			if _, ok := scenarioFuncs[s]; !ok {
-				return fmt.Errorf("unknown scenario %q (have webhooks, jobs, e2e, fanout)", s)
+				return fmt.Errorf("-scenarios: unknown scenario %q (have %s)", s, strings.Join(scenarioNames(), ", "))
 			}
 			o.scenarios = append(o.scenarios, s)
+		}
+	}
+	if len(o.scenarios) == 0 {
+		return fmt.Errorf("-scenarios: none given (have %s)", strings.Join(scenarioNames(), ", "))
+	}
+	for _, c := range strings.Split(cooldowns, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(c))
+		if err != nil || d < time.Millisecond {
+			return fmt.Errorf("-cooldowns: %q is not a duration of at least 1ms", c)
+		}
+		o.cooldowns = append(o.cooldowns, d)
+	}
+	if err := o.validate(); err != nil {
+		return err
+	}
+	if o.profileDir != "" {
+		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+			return fmt.Errorf("-profile-dir: %w", err)
 		}
 	}
 	if _, err := os.Stat(o.bin); err != nil {
@@ -84,7 +116,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	var results []result
 	for _, name := range o.scenarios {
-		progress(stderr, "scenario %s", name)
+		load := loadAvg()
+		progress(stderr, "scenario %s (load average %s)", name, load)
 		start := time.Now()
 		res, err := scenarioFuncs[name](ctx, o, stderr)
 		if err != nil {
@@ -92,6 +125,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		res.Scenario = name
 		res.Seconds = time.Since(start).Seconds()
+		res.Load = "load average (1, 5, 15 min) " + load + " before, " + loadAvg() + " after"
 		line, _ := json.Marshal(res)
 		fmt.Fprintln(stdout, string(line))
 		results = append(results, res)
@@ -101,10 +135,49 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 var scenarioFuncs = map[string]func(context.Context, options, io.Writer) (result, error){
-	"webhooks": runWebhooks,
-	"jobs":     runJobs,
-	"e2e":      runE2E,
-	"fanout":   runFanout,
+	"webhooks":  runWebhooks,
+	"jobs":      runJobs,
+	"e2e":       runE2E,
+	"e2e-burst": runE2EBurst,
+	"cooldown":  runCooldownSweep,
+	"fanout":    runFanout,
+}
+
+func scenarioNames() []string {
+	return []string{"webhooks", "jobs", "e2e", "e2e-burst", "cooldown", "fanout"}
+}
+
+// defaultFetchCooldown is bespin-api's JOB_FETCH_COOLDOWN default, so the
+// bench measures what users run unless told otherwise.
+const defaultFetchCooldown = 10 * time.Millisecond
+
+// validate says which flag is wrong and why.
+func (o options) validate() error {
+	for _, c := range []struct {
+		name string
+		ok   bool
+		want string
+	}{
+		{"-duration", o.duration > 0, "a positive duration"},
+		{"-warmup", o.warmup >= 0, "a duration of zero or more"},
+		{"-concurrency", o.concurrency >= 1, "at least 1"},
+		{"-jobs", o.jobs >= 1, "at least 1"},
+		{"-job-workers", o.jobWorkers >= 1 && o.jobWorkers <= 10000, "from 1 to 10000"},
+		{"-drain-workers", o.drainWorkers >= 1 && o.drainWorkers <= 10000, "from 1 to 10000"},
+		{"-db-max-conns", o.dbMaxConns >= 2, "at least 2"},
+		{"-fetch-cooldown", o.cooldown >= time.Millisecond, "at least 1ms (River's minimum)"},
+		{"-rate", o.rate >= 1, "at least 1"},
+		{"-burst-rate", o.burstRate >= 1, "at least 1"},
+		{"-burst-for", o.burstFor > 0, "a positive duration"},
+		{"-burst-after", o.burstAfter >= 10*time.Second, "at least 10s (its last 10 s are measured)"},
+		{"-watchers", o.watchers >= 1, "at least 1"},
+		{"-watch-jobs", o.watchJobs >= 1 && o.watchJobs <= o.watchers, "from 1 to -watchers"},
+	} {
+		if !c.ok {
+			return fmt.Errorf("%s must be %s", c.name, c.want)
+		}
+	}
+	return nil
 }
 
 // result is one scenario's figures. Bespin and Baseline hold the same keys.
@@ -116,6 +189,7 @@ type result struct {
 	// (for throughput higher is better; for latency lower is better).
 	Ratio   map[string]float64 `json:"ratio,omitempty"`
 	Notes   string             `json:"notes,omitempty"`
+	Load    string             `json:"load"`
 	Seconds float64            `json:"seconds"`
 }
 
@@ -144,6 +218,9 @@ func printTable(w io.Writer, results []result) {
 		}
 	}
 	tw.Flush()
+	for _, r := range results {
+		fmt.Fprintf(w, "%s: %s\n", r.Scenario, r.Load)
+	}
 }
 
 func progress(w io.Writer, format string, args ...any) {

@@ -40,8 +40,8 @@ func (w *bareTextWorker) Work(ctx context.Context, job *river.Job[bareTextArgs])
 }
 
 // bareRiver is a database with only River's schema, and a River client
-// working bareTextArgs with Bespin's default queue settings.
-func bareRiver(ctx context.Context, o options, purpose string) (*benchDB, *river.Client[pgx.Tx], error) {
+// working bareTextArgs with the same queue settings as Bespin's side.
+func bareRiver(ctx context.Context, o options, purpose string, maxWorkers int) (*benchDB, *river.Client[pgx.Tx], error) {
 	d, err := createDB(ctx, o, purpose)
 	if err != nil {
 		return nil, nil, err
@@ -58,7 +58,7 @@ func bareRiver(ctx context.Context, o options, purpose string) (*benchDB, *river
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &bareTextWorker{})
 	client, err := river.NewClient(riverpgxv5.New(d.pool), &river.Config{
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: o.jobWorkers}},
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: maxWorkers}},
 		Workers:           workers,
 		FetchCooldown:     o.cooldown,
 		FetchPollInterval: time.Second, // Bespin's JOB_FETCH_POLL_INTERVAL default

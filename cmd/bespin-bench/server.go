@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,7 +33,12 @@ type benchDB struct {
 func createDB(ctx context.Context, o options, purpose string) (*benchDB, error) {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	name := "bespin_bench_" + purpose + "_" + hex.EncodeToString(b)
+	name := "bespin_bench_" + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, strings.ToLower(purpose)) + "_" + hex.EncodeToString(b)
 	conn, err := pgx.Connect(ctx, o.adminURL)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w (start Postgres or set -database-url)", redact(o.adminURL), err)
@@ -48,7 +54,9 @@ func createDB(ctx context.Context, o options, purpose string) (*benchDB, error) 
 	if err != nil {
 		return nil, err
 	}
-	pc.MaxConns = int32(max(o.concurrency, o.jobWorkers) + 10)
+	// The webhooks baseline inserts on -concurrency connections at once;
+	// the River baselines need a few. Postgres' max_connections is often 100.
+	pc.MaxConns = int32(min(o.concurrency+10, 80))
 	d.pool, err = pgxpool.NewWithConfig(ctx, pc)
 	return d, err
 }
@@ -83,10 +91,11 @@ func startBespin(ctx context.Context, o options, purpose string, env ...string) 
 
 // server is a running bespin-api process.
 type server struct {
-	cmd  *exec.Cmd
-	url  string
-	done chan error
-	logs *strings.Builder
+	cmd   *exec.Cmd
+	url   string
+	pprof string // base URL of its pprof listener, with -profile-dir
+	done  chan error
+	logs  *strings.Builder
 
 	stopOnce sync.Once
 	stopErr  error
@@ -115,9 +124,19 @@ func startServer(ctx context.Context, o options, dbURL, command string, env ...s
 		"WS_MAX_CONNECTIONS_PER_IP=0", // fanout: every watcher comes from this address
 		"JOB_WORKERS="+strconv.Itoa(o.jobWorkers),
 		"JOB_FETCH_COOLDOWN="+o.cooldown.String(),
-		"DB_MAX_CONNS="+strconv.Itoa(max(o.concurrency, o.jobWorkers)+10),
+		"DB_MAX_CONNS="+strconv.Itoa(o.dbMaxConns),
 		"TEST_WEBHOOK_SECRET="+benchSecret,
 	)
+	var pprofURL string
+	if o.profileDir != "" {
+		pport, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		addr := "127.0.0.1:" + strconv.Itoa(pport)
+		cmd.Env = append(cmd.Env, "PPROF_ADDR="+addr)
+		pprofURL = "http://" + addr
+	}
 	cmd.Env = append(cmd.Env, env...)
 	logs := &strings.Builder{}
 	stderr, _ := cmd.StderrPipe()
@@ -125,7 +144,7 @@ func startServer(ctx context.Context, o options, dbURL, command string, env ...s
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &server{cmd: cmd, url: "http://127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1), logs: logs}
+	s := &server{cmd: cmd, url: "http://127.0.0.1:" + strconv.Itoa(port), pprof: pprofURL, done: make(chan error, 1), logs: logs}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -169,6 +188,35 @@ func (s *server) stop() error {
 		}
 	})
 	return s.stopErr
+}
+
+// pid is the server's process id.
+func (s *server) pid() int { return s.cmd.Process.Pid }
+
+// profile saves a CPU profile of the next d to dir/name.pprof (when
+// profiling is on) and returns when it is written.
+func (s *server) profile(o options, name string, d time.Duration) error {
+	if s.pprof == "" {
+		return nil
+	}
+	client := &http.Client{Timeout: d + 30*time.Second}
+	resp, err := client.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", s.pprof, int(d.Round(time.Second)/time.Second)))
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("cpu profile: %s", resp.Status)
+	}
+	f, err := os.Create(filepath.Join(o.profileDir, name+".pprof"))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // rss is the server's resident memory in bytes, from /proc.

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
+	"io"
 	"math"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // window is a run of load: a warm-up, whose figures are dropped (a fresh
@@ -65,4 +69,42 @@ func sortedKeys(m map[string]float64) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// observe measures where the CPU goes (and what Postgres waits for)
+// during win's measured part, and with -profile-dir saves a CPU profile of
+// srv for the same time as <name>.pprof. Call the returned function once
+// the load has ended.
+func observe(ctx context.Context, o options, log io.Writer, win window, pool *pgxpool.Pool, dbName string, srv *server, name string, pids ...int) func() usage {
+	res := make(chan usage, 1)
+	profiled := make(chan struct{})
+	go func() {
+		sleepUntil(ctx, win.measureFrom)
+		m := startMeter(ctx, pool, dbName, pids...)
+		go func() {
+			defer close(profiled)
+			if srv == nil {
+				return
+			}
+			if err := srv.profile(o, name, time.Until(win.end)); err != nil {
+				progress(log, "%s: %v", name, err)
+			}
+		}()
+		sleepUntil(ctx, win.end)
+		res <- m.stop()
+	}()
+	return func() usage {
+		u := <-res
+		<-profiled
+		return u
+	}
+}
+
+func sleepUntil(ctx context.Context, t time.Time) {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+	case <-timer.C:
+	}
 }

@@ -49,6 +49,7 @@ func runWebhooks(ctx context.Context, o options, log io.Writer) (result, error) 
 	var ok2xx, failed atomic.Int64
 	progress(log, "webhooks: %d clients posting for %s after %s of warm-up", o.concurrency, o.duration, o.warmup)
 	win := newWindow(o)
+	measured := observe(ctx, o, log, win, d.pool, d.name, srv, "webhooks", srv.pid())
 	var wg sync.WaitGroup
 	for w := range o.concurrency {
 		wg.Go(func() {
@@ -79,6 +80,7 @@ func runWebhooks(ctx context.Context, o options, log io.Writer) (result, error) 
 		})
 	}
 	wg.Wait()
+	use := measured()
 	var stored int64
 	if err := d.pool.QueryRow(ctx, "SELECT count(*) FROM webhook_receipts").Scan(&stored); err != nil {
 		return result{}, err
@@ -91,7 +93,7 @@ func runWebhooks(ctx context.Context, o options, log io.Writer) (result, error) 
 		progress(log, "webhooks: server stop: %v", err)
 	}
 
-	base, err := webhooksBaseline(ctx, o, d, log)
+	base, baseUse, err := webhooksBaseline(ctx, o, d, log)
 	if err != nil {
 		return result{}, err
 	}
@@ -104,20 +106,23 @@ func runWebhooks(ctx context.Context, o options, log io.Writer) (result, error) 
 			"errors":  float64(failed.Load()),
 		},
 		Baseline: base,
-		Notes:    "HTTP + HMAC verify + idempotency + receipt and River job in one transaction, vs plain INSERTs of the same rows",
+		Notes: fmt.Sprintf("HTTP + HMAC verify + idempotency + receipt and River job in one transaction, vs plain INSERTs of the same rows "+
+			"(%d clients). Bespin: %s. Baseline: %s", o.concurrency, use, baseUse),
 	}
+	use.figures(res.Bespin)
 	res.compare("per_sec", "p50_ms", "p99_ms")
 	return res, nil
 }
 
-func webhooksBaseline(ctx context.Context, o options, d *benchDB, log io.Writer) (map[string]float64, error) {
+func webhooksBaseline(ctx context.Context, o options, d *benchDB, log io.Writer) (map[string]float64, usage, error) {
 	if _, err := d.pool.Exec(ctx, "CREATE TABLE bench_receipts (LIKE webhook_receipts INCLUDING ALL)"); err != nil {
-		return nil, err
+		return nil, usage{}, err
 	}
 	progress(log, "webhooks baseline: %d connections inserting for %s after %s of warm-up", o.concurrency, o.duration, o.warmup)
 	var lat latencies
 	var rows atomic.Int64
 	win := newWindow(o)
+	measured := observe(ctx, o, log, win, d.pool, d.name, nil, "webhooks baseline")
 	var wg sync.WaitGroup
 	for w := range o.concurrency {
 		wg.Go(func() {
@@ -140,11 +145,14 @@ func webhooksBaseline(ctx context.Context, o options, d *benchDB, log io.Writer)
 		})
 	}
 	wg.Wait()
+	use := measured()
 	progress(log, "webhooks baseline: %s rows, %d in the measured %s", strconv.FormatInt(rows.Load(), 10), lat.count(), o.duration)
-	return map[string]float64{
+	figures := map[string]float64{
 		"per_sec": float64(lat.count()) / o.duration.Seconds(),
 		"p50_ms":  lat.percentile(50),
 		"p99_ms":  lat.percentile(99),
 		"stored":  float64(rows.Load()),
-	}, nil
+	}
+	use.figures(figures)
+	return figures, use, nil
 }

@@ -3,7 +3,8 @@
 // the next batch. A lone item is handled at once, with no timer to wait
 // for; under load, one transaction serves many items instead of one each.
 // Webhook ingestion (package ingest) uses it to share transactions, and so
-// commits and WAL flushes, between concurrent deliveries.
+// commits and WAL flushes, between concurrent deliveries; jobs.Completer
+// between concurrent job completions.
 //
 // Handlers run on goroutines started on demand (at most Config.Handlers at
 // once) that end when nothing is queued, so a Batcher needs no stopping:

@@ -54,3 +54,9 @@ WHERE id < @before_id::bigint
   AND (@kind::text = '' OR kind = @kind::text)
 ORDER BY id DESC
 LIMIT @max_rows::int;
+
+-- JobsAnnouncedSet names, for the rest of the current transaction, the jobs
+-- whose changes the transaction announces itself after commit: the job
+-- status triggers leave them out of their NOTIFY (migration 000013).
+-- name: JobsAnnouncedSet :exec
+SELECT set_config('bespin.announced_jobs', CAST(@ids::bigint[] AS text), true);

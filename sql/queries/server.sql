@@ -3,7 +3,10 @@
 -- name: Ping :exec
 SELECT 1;
 
--- name: Notify :exec
--- Sent outside any data transaction (see realtime.Announcer: a NOTIFY
--- inside a data transaction serialises its commit).
-SELECT pg_notify(@channel::text, @payload::text);
+-- NotifyMany sends each payload on its channel, in order, in one
+-- statement: one transaction, one commit, however many payloads. Sent
+-- outside any data transaction (see realtime.Announcer: a NOTIFY inside a
+-- data transaction serialises its commit).
+-- name: NotifyMany :exec
+SELECT pg_notify((@channels::text[])[i], (@payloads::text[])[i])
+FROM generate_subscripts(@channels::text[], 1) AS i;
