@@ -17,7 +17,7 @@ import (
 // Browser sessions. A session is a random 32-byte secret in an HttpOnly,
 // SameSite=Strict cookie. Postgres keeps its SHA-256 and
 // HMAC-SHA256(secret, token), the fingerprint of the API token it was made
-// from (see sql/migrations/000016_sessions.up.sql), so every instance
+// from (see sql/migrations/000015_sessions.up.sql), so every instance
 // honours it, signing out ends it everywhere, and removing the token from
 // API_TOKEN ends it too: no instance finds a configured token matching the
 // fingerprint any more.

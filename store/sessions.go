@@ -9,7 +9,7 @@ import (
 
 // Session is a browser session as stored: never its secret, only the
 // secret's hash, and the fingerprint of the API token it was made from
-// (see sql/migrations/000016_sessions.up.sql).
+// (see sql/migrations/000015_sessions.up.sql).
 type Session struct {
 	IDHash           []byte
 	TokenFingerprint []byte

@@ -3,7 +3,7 @@
 --     source       text        NOT NULL,
 --     event        text        NOT NULL,
 --     delivery_id  text,                      -- unique per source when set
---     content_sha256 bytea,                   -- without a delivery id: SHA-256 of body (000015)
+--     content_sha256 bytea,                   -- without a delivery id: SHA-256 of body (000014)
 --     body         bytea       NOT NULL,      -- raw body, byte for byte
 --     payload      jsonb       NOT NULL,
 --     headers      jsonb       NOT NULL DEFAULT '{}',  -- redacted
