@@ -4,11 +4,12 @@
 // older than what is shown), and the page stays bounded: at most
 // insertCap live-inserted rows; newer jobs beyond that are only counted
 // ("N new jobs: show"), so a flood cannot grow the list.
-import { computed, reactive, ref, shallowRef } from "vue";
+import { reactive, ref, shallowRef } from "vue";
 import { api, call } from "../api/client";
 import type { JobCreated, JobStateFilter, JobStatus, JobStatusName } from "../api/types";
 import { createBatcher } from "../lib/batcher";
 import { subscribeTopic } from "../live/topics";
+import { createPager } from "./pager";
 
 export interface JobFilters {
   state: JobStateFilter | "";
@@ -36,16 +37,14 @@ export function createJobList(options: JobListOptions = {}) {
   const rows = shallowRef<JobStatus[]>([]);
   const loading = ref(false);
   const error = shallowRef<unknown>(null);
-  const cursors = ref<(string | null)[]>([null]);
-  const nextCursor = ref<string | null>(null);
+  const pager = createPager(load);
+  const { page, nextCursor } = pager;
   const inserted = ref(0);
   const unseenIds = new Set<string>();
   const unseen = ref(0);
   /** Smallest id of the page as loaded: newer jobs belong on page 1. */
   let floorId = 0;
   let loadSeq = 0;
-
-  const page = computed(() => cursors.value.length - 1);
 
   function matches(j: JobStatus): boolean {
     if (filters.kind !== "" && j.kind !== filters.kind) return false;
@@ -57,7 +56,7 @@ export function createJobList(options: JobListOptions = {}) {
     const seq = ++loadSeq;
     loading.value = true;
     try {
-      const cursor = cursors.value[cursors.value.length - 1] ?? undefined;
+      const cursor = pager.cursor();
       const data = await call(() =>
         api.GET("/api/jobs", {
           params: {
@@ -159,23 +158,11 @@ export function createJobList(options: JobListOptions = {}) {
     receive: (m: JobStatus) => batcher.push(m),
     async setFilters(f: Partial<JobFilters>): Promise<void> {
       Object.assign(filters, f);
-      cursors.value = [null];
-      await load();
+      await pager.first();
     },
-    async older(): Promise<void> {
-      if (nextCursor.value === null) return;
-      cursors.value = [...cursors.value, nextCursor.value];
-      await load();
-    },
-    async newer(): Promise<void> {
-      if (cursors.value.length <= 1) return;
-      cursors.value = cursors.value.slice(0, -1);
-      await load();
-    },
-    async first(): Promise<void> {
-      cursors.value = [null];
-      await load();
-    },
+    older: pager.older,
+    newer: pager.newer,
+    first: pager.first,
     /** A job this user just created: shown at once (creation is not
      * streamed), as the server has it. */
     async noteCreated(created: JobCreated): Promise<void> {

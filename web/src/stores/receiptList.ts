@@ -1,11 +1,12 @@
 // The receipts list: a page of GET /api/webhooks plus new receipts from the
 // webhooks stream, bounded like the jobs list (at most insertCap live rows
 // on page 1, the rest counted).
-import { computed, reactive, ref, shallowRef } from "vue";
+import { reactive, ref, shallowRef } from "vue";
 import { api, call } from "../api/client";
 import type { WebhookReceipt, WebhookSummary } from "../api/types";
 import { createBatcher } from "../lib/batcher";
 import { subscribeTopic } from "../live/topics";
+import { createPager } from "./pager";
 
 export interface ReceiptFilters {
   source: string;
@@ -48,14 +49,12 @@ export function createReceiptList(options: { pageSize?: number; insertCap?: numb
   const rows = shallowRef<ReceiptRow[]>([]);
   const loading = ref(false);
   const error = shallowRef<unknown>(null);
-  const cursors = ref<(string | null)[]>([null]);
-  const nextCursor = ref<string | null>(null);
+  const pager = createPager(load);
+  const { page, nextCursor } = pager;
   const inserted = ref(0);
   const unseen = ref(0);
   let floor = 0; // created_at (ms) of the last row when more pages follow
   let seq = 0;
-  const page = computed(() => cursors.value.length - 1);
-
   function matches(s: WebhookSummary): boolean {
     const at = Date.parse(s.created_at);
     return (
@@ -75,7 +74,7 @@ export function createReceiptList(options: { pageSize?: number; insertCap?: numb
           params: {
             query: {
               limit: pageSize,
-              cursor: cursors.value[cursors.value.length - 1] ?? undefined,
+              cursor: pager.cursor(),
               source: filters.source || undefined,
               event: filters.event || undefined,
               since: filters.since || undefined,
@@ -147,23 +146,11 @@ export function createReceiptList(options: { pageSize?: number; insertCap?: numb
     },
     async setFilters(f: Partial<ReceiptFilters>): Promise<void> {
       Object.assign(filters, f);
-      cursors.value = [null];
-      await load();
+      await pager.first();
     },
-    async older(): Promise<void> {
-      if (nextCursor.value === null) return;
-      cursors.value = [...cursors.value, nextCursor.value];
-      await load();
-    },
-    async newer(): Promise<void> {
-      if (cursors.value.length <= 1) return;
-      cursors.value = cursors.value.slice(0, -1);
-      await load();
-    },
-    async first(): Promise<void> {
-      cursors.value = [null];
-      await load();
-    },
+    older: pager.older,
+    newer: pager.newer,
+    first: pager.first,
   };
 }
 
