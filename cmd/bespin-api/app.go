@@ -404,6 +404,20 @@ func newPool(ctx context.Context, cfg config) (*pgxpool.Pool, error) {
 	}
 	pc.MaxConns = cfg.DBMaxConns
 	pc.ConnConfig.ConnectTimeout = 5 * time.Second
+	// Plan every statement for its parameters and the tables as they are
+	// now. pgx prepares each statement once per connection, and Postgres
+	// then reuses a generic plan made from the statistics of that moment:
+	// made while river_job is new and small, it scans the whole table in
+	// every completion (River's JobSetStateIfRunningMany) and status read,
+	// and stays until an ANALYZE invalidates it, which never comes where
+	// autovacuum is off or behind (this machine's Postgres runs with
+	// autovacuum = off). Measured (make bench, docs/operations.md): e2e p99
+	// 52 -> 22 ms over a 30 s run, 21,289 -> 240 sequential scans of
+	// river_job, the drain 15.4k -> 18.2k jobs/s. A DATABASE_URL that sets
+	// plan_cache_mode itself wins.
+	if _, set := pc.ConnConfig.RuntimeParams["plan_cache_mode"]; !set {
+		pc.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("database pool: %w", err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bespin/bespin/internal/dbtest"
 	"github.com/bespin/bespin/sql/migrations"
+	"github.com/bespin/bespin/store"
 )
 
 // closedPort is a local port nothing listens on.
@@ -89,4 +90,62 @@ func TestDirtySchemaAndForce(t *testing.T) {
 	var out strings.Builder
 	require.NoError(t, run(ctx, []string{"bespin-api", "migrate", "force", fmt.Sprint(latest)}, env, &out, io.Discard))
 	require.Contains(t, out.String(), fmt.Sprintf("schema version %d of %d (dirty: false)", latest, latest))
+}
+
+// A status read keeps using river_job's primary key after the table has
+// grown, on a connection that read statuses while it was small and where
+// nothing has analysed it since (autovacuum off or behind): the pool plans
+// each statement for the table as it is now (newPool). A DATABASE_URL that
+// asks for generic plans gets them, and with them the full-table scan this
+// guards against.
+func TestStatusReadsFollowTableGrowth(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		planCache string // plan_cache_mode in DATABASE_URL
+		wantScans bool
+	}{
+		{"default", "", false},
+		{"DATABASE_URL plan_cache_mode=force_generic_plan", "force_generic_plan", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			u, err := url.Parse(dbtest.URL(t))
+			require.NoError(t, err)
+			if tc.planCache != "" {
+				q := u.Query()
+				q.Set("plan_cache_mode", tc.planCache)
+				u.RawQuery = q.Encode()
+			}
+			pool, err := newPool(ctx, config{DatabaseURL: u.String(), DBMaxConns: 1}) // one connection: one statement cache
+			require.NoError(t, err)
+			t.Cleanup(pool.Close)
+
+			const insertJobs = `INSERT INTO river_job (kind, args, max_attempts) SELECT 'random-text', '{}', 1 FROM generate_series(1, $1::int) RETURNING id`
+			var id int64
+			require.NoError(t, pool.QueryRow(ctx, insertJobs, 1).Scan(&id))
+			for range 10 { // past the five executions after which Postgres may settle on a generic plan
+				_, err := store.New(pool).Job(ctx, id)
+				require.NoError(t, err)
+			}
+			_, err = pool.Exec(ctx, insertJobs, 20000)
+			require.NoError(t, err)
+
+			tx, err := pool.Begin(ctx)
+			require.NoError(t, err)
+			defer tx.Rollback(ctx) //nolint:errcheck // read only
+			for range 3 {
+				_, err := store.New(tx).Job(ctx, id)
+				require.NoError(t, err)
+			}
+			var scans int64
+			require.NoError(t, tx.QueryRow(ctx, `SELECT coalesce(seq_scan, 0) FROM pg_stat_xact_user_tables WHERE relname = 'river_job'`).Scan(&scans))
+			if tc.wantScans {
+				require.Positive(t, scans, "generic plans asked for: the cached plan should scan river_job")
+			} else {
+				require.Zero(t, scans, "status reads scanned the whole of river_job: a generic plan made while the table was small")
+			}
+		})
+	}
 }
