@@ -9,6 +9,19 @@ import (
 	"context"
 )
 
+const autovacuum = `-- name: Autovacuum :one
+SELECT current_setting('autovacuum')::bool AS enabled
+`
+
+// Whether autovacuum runs on this server: without it nothing removes dead
+// rows or refreshes the planner's statistics.
+func (q *Queries) Autovacuum(ctx context.Context, db DBTX) (bool, error) {
+	row := db.QueryRow(ctx, autovacuum)
+	var enabled bool
+	err := row.Scan(&enabled)
+	return enabled, err
+}
+
 const notifyMany = `-- name: NotifyMany :exec
 SELECT pg_notify(($1::text[])[i], ($2::text[])[i])
 FROM generate_subscripts($1::text[], 1) AS i

@@ -52,6 +52,12 @@ func (s *Store) NotifyMany(ctx context.Context, channels, payloads []string) err
 	return Classify(s.q.NotifyMany(ctx, s.conn, db.NotifyManyParams{Channels: channels, Payloads: payloads}), "notify")
 }
 
+// Autovacuum reports whether the server runs autovacuum.
+func (s *Store) Autovacuum(ctx context.Context) (bool, error) {
+	on, err := s.q.Autovacuum(ctx, s.conn)
+	return on, Classify(err, "read autovacuum")
+}
+
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	return Classify(s.q.Ping(ctx, s.conn), "ping")

@@ -253,6 +253,9 @@ func (a *app) start(ctx context.Context) error {
 	bgCtx, stop := context.WithCancel(context.Background())
 	a.stopBackground = stop
 	a.background.Go(func() { a.announcer.Run(bgCtx) })
+	if on, err := a.store.Autovacuum(ctx); err == nil && !on {
+		a.logger.Warn("Postgres runs with autovacuum = off: the dead rows every job and receipt leaves are never removed and table statistics never refreshed; turn it on (docs/operations.md, \"Postgres settings\")")
+	}
 	if a.working {
 		// Not ctx: cancelling Start's context is River's hard stop, which
 		// would cancel running jobs the moment SIGTERM arrives. shutdown

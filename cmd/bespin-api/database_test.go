@@ -149,3 +149,19 @@ func TestStatusReadsFollowTableGrowth(t *testing.T) {
 		})
 	}
 }
+
+// A server whose Postgres runs without autovacuum says so when it starts,
+// once; one with autovacuum says nothing about it.
+func TestStartWarnsWithoutAutovacuum(t *testing.T) {
+	t.Parallel()
+	var setting string
+	require.NoError(t, dbtest.Pool(t).QueryRow(context.Background(), "SHOW autovacuum").Scan(&setting))
+	srv := startServer(t)
+	require.NoError(t, srv.stop())
+	warned := strings.Count(srv.logs.String(), "autovacuum = off")
+	if setting == "off" {
+		require.Equal(t, 1, warned, "logs:\n%s", srv.logs)
+	} else {
+		require.Zero(t, warned, "logs:\n%s", srv.logs)
+	}
+}

@@ -42,7 +42,7 @@ func runJobs(ctx context.Context, o options, log io.Writer) (result, error) {
 	var ratios []string
 	for i := range rounds {
 		r := &rounds[i]
-		label := fmt.Sprintf("jobs %d/%d", i+1, o.rounds)
+		label := fmt.Sprintf("jobs round %d", i+1) // also names its profile files
 		var err error
 		if r.bespin, r.bespinUse, err = drainBespin(ctx, o, log, label, o.drainWorkers, o.jobs, 200); err != nil {
 			return result{}, err

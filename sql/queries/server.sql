@@ -10,3 +10,8 @@ SELECT 1;
 -- name: NotifyMany :exec
 SELECT pg_notify((@channels::text[])[i], (@payloads::text[])[i])
 FROM generate_subscripts(@channels::text[], 1) AS i;
+
+-- name: Autovacuum :one
+-- Whether autovacuum runs on this server: without it nothing removes dead
+-- rows or refreshes the planner's statistics.
+SELECT current_setting('autovacuum')::bool AS enabled;
