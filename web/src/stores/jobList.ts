@@ -7,8 +7,7 @@
 import { reactive, ref, shallowRef } from "vue";
 import { api, call } from "../api/client";
 import type { JobCreated, JobStateFilter, JobStatus, JobStatusName } from "../api/types";
-import { createBatcher } from "../lib/batcher";
-import { subscribeTopic } from "../live/topics";
+import { createLiveList } from "./liveList";
 import { createPager } from "./pager";
 
 export interface JobFilters {
@@ -122,8 +121,7 @@ export function createJobList(options: JobListOptions = {}) {
     rows.value = kept;
   }
 
-  const batcher = createBatcher<JobStatus>((items) => apply(items), options.batchMs ?? 100);
-  let unsubscribe: (() => void) | null = null;
+  const live = createLiveList("jobs", { apply, load, newest: () => page.value === 0 }, options.batchMs);
 
   return {
     filters,
@@ -138,24 +136,10 @@ export function createJobList(options: JobListOptions = {}) {
     insertCap,
     load,
     apply,
-    /** Starts live updates and loads the first page. */
-    async start(): Promise<void> {
-      unsubscribe ??= subscribeTopic("jobs", {
-        onMessage: (m) => batcher.push(m),
-        onResync: () => {
-          if (page.value === 0) void load();
-        },
-      });
-      await load();
-    },
-    stop(): void {
-      unsubscribe?.();
-      unsubscribe = null;
-      batcher.cancel();
-    },
-    /** The message stream's buffer, applied now (tests, before reading rows). */
-    flush: () => batcher.flush(),
-    receive: (m: JobStatus) => batcher.push(m),
+    start: live.start,
+    stop: live.stop,
+    flush: live.flush,
+    receive: live.push,
     async setFilters(f: Partial<JobFilters>): Promise<void> {
       Object.assign(filters, f);
       await pager.first();

@@ -4,8 +4,7 @@
 import { reactive, ref, shallowRef } from "vue";
 import { api, call } from "../api/client";
 import type { WebhookReceipt, WebhookSummary } from "../api/types";
-import { createBatcher } from "../lib/batcher";
-import { subscribeTopic } from "../live/topics";
+import { createLiveList } from "./liveList";
 import { createPager } from "./pager";
 
 export interface ReceiptFilters {
@@ -115,8 +114,7 @@ export function createReceiptList(options: { pageSize?: number; insertCap?: numb
     rows.value = [...fresh, ...rows.value].sort(newestFirst);
   }
 
-  const batcher = createBatcher<WebhookSummary>(apply, options.batchMs ?? 100);
-  let unsubscribe: (() => void) | null = null;
+  const live = createLiveList("webhooks", { apply, load, newest: () => page.value === 0 }, options.batchMs);
 
   return {
     filters,
@@ -129,21 +127,9 @@ export function createReceiptList(options: { pageSize?: number; insertCap?: numb
     unseen,
     load,
     apply,
-    flush: () => batcher.flush(),
-    async start(): Promise<void> {
-      unsubscribe ??= subscribeTopic("webhooks", {
-        onMessage: (m) => batcher.push(m),
-        onResync: () => {
-          if (page.value === 0) void load();
-        },
-      });
-      await load();
-    },
-    stop(): void {
-      unsubscribe?.();
-      unsubscribe = null;
-      batcher.cancel();
-    },
+    flush: live.flush,
+    start: live.start,
+    stop: live.stop,
     async setFilters(f: Partial<ReceiptFilters>): Promise<void> {
       Object.assign(filters, f);
       await pager.first();
