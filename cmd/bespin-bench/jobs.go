@@ -39,7 +39,7 @@ func runJobs(ctx context.Context, o options, log io.Writer) (result, error) {
 		bespinUse, baseUse usage
 	}
 	rounds := make([]round, o.rounds)
-	var ratios []string
+	var rates []string
 	for i := range rounds {
 		r := &rounds[i]
 		label := fmt.Sprintf("jobs round %d", i+1) // also names its profile files
@@ -50,7 +50,7 @@ func runJobs(ctx context.Context, o options, log io.Writer) (result, error) {
 		if r.base, r.baseUse, err = drainRiver(ctx, o, log, label+" baseline", o.drainWorkers, o.jobs); err != nil {
 			return result{}, err
 		}
-		ratios = append(ratios, fmt.Sprintf("%.0f/%.0f", r.bespin, r.base))
+		rates = append(rates, fmt.Sprintf("%.0f/%.0f", r.bespin, r.base))
 	}
 	slices.SortFunc(rounds, func(a, b round) int { return cmp.Compare(a.bespin/a.base, b.bespin/b.base) })
 	m := rounds[len(rounds)/2]
@@ -63,7 +63,7 @@ func runJobs(ctx context.Context, o options, log io.Writer) (result, error) {
 		Notes: fmt.Sprintf("bespin-api worker (jobs complete themselves; watchers live) vs a bare River client, %d jobs, "+
 			"%d rounds alternating the sides, jobs/s Bespin/baseline per round %s; the round with the median ratio is reported. "+
 			"Bespin bound by %s; %s. Baseline bound by %s; %s (River runs in the bench process)",
-			o.jobs, o.rounds, strings.Join(ratios, ", "),
+			o.jobs, o.rounds, strings.Join(rates, ", "),
 			m.bespinUse.bound(m.bespin, configCap, config), m.bespinUse, m.baseUse.bound(m.base, configCap, config), m.baseUse),
 	}
 	m.bespinUse.figures(res.Bespin)
