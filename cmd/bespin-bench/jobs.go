@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -130,16 +131,22 @@ func drainBespin(ctx context.Context, o options, log io.Writer, label string, wo
 		return 0, usage{}, err
 	}
 	meter := startMeter(ctx, d.pool, d.name, srv.pid(), worker.pid())
-	profiled := make(chan struct{})
-	go func() {
-		defer close(profiled)
-		// A fixed 5 s: the drain's length is not known in advance.
-		if err := worker.profile(o, strings.ReplaceAll(label, " ", "-")+"-worker", 5*time.Second); err != nil {
-			progress(log, "%s: %v", label, err)
-		}
-	}()
+	// Both processes are profiled (with -profile-dir): the worker drains,
+	// the serve instance turns the status notifications into messages.
+	var profiled sync.WaitGroup
+	for _, p := range []struct {
+		s    *server
+		role string
+	}{{worker, "worker"}, {srv, "serve"}} {
+		profiled.Go(func() {
+			// A fixed 5 s: the drain's length is not known in advance.
+			if err := p.s.profile(o, strings.ReplaceAll(label, " ", "-")+"-"+p.role, 5*time.Second); err != nil {
+				progress(log, "%s: %v", label, err)
+			}
+		})
+	}
 	rate, err := waitDrained(ctx, d.pool, len(ids), log, label)
-	<-profiled
+	profiled.Wait()
 	use := meter.stop()
 	_ = worker.stop()
 	if err != nil {

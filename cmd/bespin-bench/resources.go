@@ -31,7 +31,8 @@ type usage struct {
 	// (everything else on the machine).
 	cpu map[string]float64
 	// waits counts pg_stat_activity samples of the bench database's
-	// active backends by wait_event_type:wait_event ("CPU" when none).
+	// active backends by wait_event_type:wait_event ("CPU" when none) and
+	// statement ("CPU in JobGetAvailable").
 	waits   map[string]int
 	samples int
 }
@@ -69,7 +70,7 @@ func (u usage) String() string {
 	s := fmt.Sprintf("CPU of %d cores %.0f%% busy: server %.0f%%, postgres %.0f%% (+%.0f%% shared background), bench %.0f%%, other %.0f%%",
 		u.cpus, 100*u.busy(), 100*u.share("server"), 100*u.share("postgres"), 100*u.share("pg_shared"), 100*u.share("bench"), 100*u.share("other"))
 	if u.samples > 0 {
-		s += "; Postgres active backends (mean per sample): " + u.topWaits(5)
+		s += "; Postgres active backends (mean per sample): " + u.topWaits(6)
 	}
 	return s
 }
@@ -273,7 +274,8 @@ func machineBusy() float64 {
 }
 
 // sampleWaits samples what the bench database's active backends wait for,
-// every 50 ms, until the returned function is called.
+// and in which statement (sqlc's query name, else the statement's first
+// word), every 10 ms, until the returned function is called.
 func sampleWaits(ctx context.Context, pool *pgxpool.Pool, dbName string) func() (map[string]int, int) {
 	if pool == nil {
 		return func() (map[string]int, int) { return nil, 0 }
@@ -285,7 +287,7 @@ func sampleWaits(ctx context.Context, pool *pgxpool.Pool, dbName string) func() 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(50 * time.Millisecond)
+		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
@@ -293,7 +295,8 @@ func sampleWaits(ctx context.Context, pool *pgxpool.Pool, dbName string) func() 
 				return
 			case <-t.C:
 			}
-			rows, err := pool.Query(ctx, `SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU')
+			rows, err := pool.Query(ctx, `SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') || ' in ' ||
+					coalesce(substring(query FROM '-- name: (\w+)'), lower(split_part(btrim(query, E' \n\t'), ' ', 1)))
 				FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND pid <> pg_backend_pid()`, dbName)
 			if err != nil {
 				continue
