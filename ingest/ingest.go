@@ -7,10 +7,10 @@
 // concurrent deliveries are committed together (package groupcommit):
 // everything queued while a batch commits (up to maxBatch deliveries or
 // maxBatchBytes of bodies) forms the next batch, stored with one multi-row
-// INSERT, one River InsertManyTx and one COMMIT. Alone, a delivery is
-// committed at once; under load, one transaction and one WAL flush serve
-// many deliveries instead of one each (docs/operations.md has the
-// figures). A delivery whose data Postgres refuses is retried alone, so
+// INSERT, one River InsertManyFastTx (a COPY) and one COMMIT. Alone, a
+// delivery is committed at once; under load, one transaction and one WAL
+// flush serve many deliveries instead of one each (docs/operations.md has
+// the figures). A delivery whose data Postgres refuses is retried alone, so
 // only it fails.
 //
 // # Idempotency
@@ -328,8 +328,13 @@ func (s *Ingester) insert(ctx context.Context, reqs []*request) error {
 	for i, rc := range stored {
 		jobArgs[i] = river.InsertManyParams{Args: jobs.ProcessWebhookArgs{ReceiptID: rc.ID, Source: rc.Source, Event: rc.Event}}
 	}
+	// COPY (InsertManyFastTx), not InsertManyTx's INSERT ... RETURNING:
+	// nothing here reads the inserted jobs back, and process-webhook jobs
+	// have no unique options (which only InsertManyTx handles). Measured
+	// with `-scenarios webhooks`, five runs each: Postgres CPU per
+	// delivery 141 us instead of 173, receipts/s +6%.
 	if len(jobArgs) > 0 {
-		if _, err := s.cfg.River.InsertManyTx(ctx, tx, jobArgs); err != nil {
+		if _, err := s.cfg.River.InsertManyFastTx(ctx, tx, jobArgs); err != nil {
 			return store.Classify(err, "enqueue process-webhook")
 		}
 	}
