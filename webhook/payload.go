@@ -93,9 +93,16 @@ func ParsePayload(v Verification, h http.Header, enc Encoding, body []byte) (Del
 		sum := sha256.Sum256(body)
 		d.DeliveryID = hex.EncodeToString(sum[:])
 	case SchemeStandard:
-		d.Event = firstNonEmpty(stringField(payload, "type"), stringField(payload, "event"), strings.TrimSpace(h.Get(HeaderGenericEvent)))
+		d.Event = stringField(payload, "type", "event")
+		if d.Event == "" {
+			d.Event = strings.TrimSpace(h.Get(HeaderGenericEvent))
+		}
 	default:
-		d.Event = firstNonEmpty(v.Event, stringField(payload, "event"))
+		// The header, when sent, spares decoding the payload.
+		d.Event = v.Event
+		if d.Event == "" {
+			d.Event = stringField(payload, "event")
+		}
 	}
 	return d.complete(h, eventHint(v.Scheme))
 }
@@ -176,8 +183,9 @@ func sendGridEvent(payload []byte) (string, error) {
 	return common, nil
 }
 
-// stringField is the top-level string field name of a JSON object, or "".
-func stringField(doc []byte, name string) string {
+// stringField is the first of names that is a non-empty top-level string
+// field of a JSON object, or "": the object is decoded once.
+func stringField(doc []byte, names ...string) string {
 	doc = bytes.TrimSpace(doc)
 	if len(doc) == 0 || doc[0] != '{' {
 		return ""
@@ -186,11 +194,13 @@ func stringField(doc []byte, name string) string {
 	if json.Unmarshal(doc, &obj) != nil {
 		return ""
 	}
-	var s string
-	if json.Unmarshal(obj[name], &s) != nil {
-		return ""
+	for _, name := range names {
+		var s string
+		if json.Unmarshal(obj[name], &s) == nil && strings.TrimSpace(s) != "" {
+			return strings.TrimSpace(s)
+		}
 	}
-	return strings.TrimSpace(s)
+	return ""
 }
 
 func firstNonEmpty(ss ...string) string {

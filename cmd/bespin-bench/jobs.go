@@ -53,6 +53,10 @@ func runJobs(ctx context.Context, o options, log io.Writer) (result, error) {
 		}
 		rates = append(rates, fmt.Sprintf("%.0f/%.0f", r.bespin, r.base))
 	}
+	mean := 0.0
+	for _, r := range rounds {
+		mean += r.bespin / r.base / float64(len(rounds))
+	}
 	slices.SortFunc(rounds, func(a, b round) int { return cmp.Compare(a.bespin/a.base, b.bespin/b.base) })
 	m := rounds[len(rounds)/2]
 
@@ -62,9 +66,9 @@ func runJobs(ctx context.Context, o options, log io.Writer) (result, error) {
 		Bespin:   map[string]float64{"jobs_per_sec": m.bespin, "watchers": 200, "config_cap_per_sec": configCap},
 		Baseline: map[string]float64{"jobs_per_sec": m.base, "config_cap_per_sec": configCap},
 		Notes: fmt.Sprintf("bespin-api worker (jobs complete themselves; watchers live) vs a bare River client, %d jobs, "+
-			"%d rounds alternating the sides, jobs/s Bespin/baseline per round %s; the round with the median ratio is reported. "+
+			"%d rounds alternating the sides, jobs/s Bespin/baseline per round %s (mean ratio %.2f); the round with the median ratio is reported. "+
 			"Bespin bound by %s; %s. Baseline bound by %s; %s (River runs in the bench process)",
-			o.jobs, o.rounds, strings.Join(rates, ", "),
+			o.jobs, o.rounds, strings.Join(rates, ", "), mean,
 			m.bespinUse.bound(m.bespin, configCap, config), m.bespinUse, m.baseUse.bound(m.base, configCap, config), m.baseUse),
 	}
 	m.bespinUse.figures(res.Bespin)

@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "load before measuring starts in the webhooks and e2e scenarios (each side); its figures are dropped")
 	fs.IntVar(&o.concurrency, "concurrency", 64, "concurrent clients in the webhooks scenario")
 	fs.IntVar(&o.jobs, "jobs", 30000, "jobs drained in the jobs scenario")
-	fs.IntVar(&o.rounds, "rounds", 3, "drains per side in the jobs scenario, alternating; the median round is reported")
+	fs.IntVar(&o.rounds, "rounds", 5, "drains per side in the jobs scenario, alternating; the median round is reported")
 	fs.IntVar(&o.jobWorkers, "job-workers", 50, "River MaxWorkers (JOB_WORKERS) in the e2e and cooldown scenarios, for Bespin and the River baselines alike")
 	fs.IntVar(&o.drainWorkers, "drain-workers", 500, "River MaxWorkers in the jobs scenario, both sides: high enough that MaxWorkers/FetchCooldown does not bound the drain")
 	fs.IntVar(&o.dbMaxConns, "db-max-conns", 25, "DB_MAX_CONNS of the bespin-api processes")
