@@ -47,7 +47,7 @@ import (
 // writes on its 50 ms tick only once 100 wait, otherwise every 250 ms).
 // Once a process finishes that many jobs per tick, River's completer
 // writes them at every tick anyway, and the status trigger notifies them
-// (one NOTIFY per 200 jobs): as timely, and cheaper. The same holds when
+// (one NOTIFY per 100 jobs): as timely, and cheaper. The same holds when
 // completions queue here (completeHandOffAt waiting).
 type Completer struct {
 	pool      *pgxpool.Pool

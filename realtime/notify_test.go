@@ -57,7 +57,7 @@ func pairs(t *testing.T, ns []notification) [][2]any {
 	return out
 }
 
-// One statement touching many jobs costs one NOTIFY per 200 jobs; a
+// One statement touching many jobs costs one NOTIFY per 100 jobs; a
 // statement that changes no state (or deletes finished jobs) costs none.
 func TestTriggerBatchesPerStatement(t *testing.T) {
 	t.Parallel()
@@ -78,15 +78,16 @@ func TestTriggerBatchesPerStatement(t *testing.T) {
 	// notifications are for the state change that follows.
 	_, err = pool.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now()`)
 	require.NoError(t, err)
-	ns := next(2)
+	ns := next(3)
 	seen := map[int64]bool{}
 	for _, p := range pairs(t, ns) {
 		require.Equal(t, "running", p[1], "an insert was notified")
 		seen[p[0].(int64)] = true
 	}
 	require.Len(t, seen, 250, "each job once")
-	require.Len(t, ns[0].Jobs, 200)
-	require.Len(t, ns[1].Jobs, 50)
+	require.Len(t, ns[0].Jobs, 100)
+	require.Len(t, ns[1].Jobs, 100)
+	require.Len(t, ns[2].Jobs, 50)
 	require.Greater(t, ns[0].At, float64(time.Now().Add(-time.Minute).Unix()))
 
 	// A metadata-only update notifies nothing; the next notification is

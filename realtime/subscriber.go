@@ -7,11 +7,18 @@ import (
 
 // Queue bounds. A job watcher that falls 8 messages behind gets only the
 // latest status (which is all a status watcher needs); a stream subscriber
-// that falls 256 behind is disconnected, since skipping parts of a stream
-// silently would mislead it.
+// that falls 4,096 behind is disconnected (1013), since skipping parts of
+// a stream silently would mislead it.
+//
+// Why 4,096: the job feed publishes everything one batch of notifications
+// names at once, far faster than a connection is written, so a stream's
+// queue holds a whole batch before its writer has sent much of it. At 256
+// a burst of a few hundred job changes closed healthy streams (a console
+// reading ?topic=jobs while 1,000 jobs completed). A full queue holds a
+// few hundred bytes per message, about 1 MiB at most.
 const (
 	jobQueueCap    = 8
-	streamQueueCap = 256
+	streamQueueCap = 4096
 )
 
 type outMsg struct {
