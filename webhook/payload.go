@@ -196,8 +196,10 @@ func stringField(doc []byte, names ...string) string {
 	}
 	for _, name := range names {
 		var s string
-		if json.Unmarshal(obj[name], &s) == nil && strings.TrimSpace(s) != "" {
-			return strings.TrimSpace(s)
+		if json.Unmarshal(obj[name], &s) == nil {
+			if s = strings.TrimSpace(s); s != "" {
+				return s
+			}
 		}
 	}
 	return ""
