@@ -35,11 +35,11 @@ func runJobs(ctx context.Context, o options, log io.Writer) (result, error) {
 	// A drain of -jobs takes a few seconds and either side's rate moves by
 	// 10-20% from one drain to the next on a shared machine, so the sides
 	// alternate for -rounds rounds and the median round counts.
-	type round struct {
+	type drain struct {
 		bespin, base       float64
 		bespinUse, baseUse usage
 	}
-	rounds := make([]round, o.rounds)
+	rounds := make([]drain, o.rounds)
 	var rates []string
 	for i := range rounds {
 		r := &rounds[i]
@@ -53,11 +53,19 @@ func runJobs(ctx context.Context, o options, log io.Writer) (result, error) {
 		}
 		rates = append(rates, fmt.Sprintf("%.0f/%.0f", r.bespin, r.base))
 	}
+	// The CPU per job is the mean of all rounds: unlike the rates it
+	// hardly moves from one drain to the next (see usage.perOp).
 	mean := 0.0
+	var cpu [2][2]float64 // [bespin, baseline][all, postgres], µs per job
 	for _, r := range rounds {
 		mean += r.bespin / r.base / float64(len(rounds))
+		for side, u := range []usage{r.bespinUse, r.baseUse} {
+			all, pg := u.perOp(float64(o.jobs))
+			cpu[side][0] += all / float64(len(rounds))
+			cpu[side][1] += pg / float64(len(rounds))
+		}
 	}
-	slices.SortFunc(rounds, func(a, b round) int { return cmp.Compare(a.bespin/a.base, b.bespin/b.base) })
+	slices.SortFunc(rounds, func(a, b drain) int { return cmp.Compare(a.bespin/a.base, b.bespin/b.base) })
 	m := rounds[len(rounds)/2]
 
 	configCap := float64(o.drainWorkers) / o.cooldown.Seconds()
@@ -67,13 +75,18 @@ func runJobs(ctx context.Context, o options, log io.Writer) (result, error) {
 		Baseline: map[string]float64{"jobs_per_sec": m.base, "config_cap_per_sec": configCap},
 		Notes: fmt.Sprintf("bespin-api worker (jobs complete themselves; watchers live) vs a bare River client, %d jobs, "+
 			"%d rounds alternating the sides, jobs/s Bespin/baseline per round %s (mean ratio %.2f); the round with the median ratio is reported. "+
+			"CPU per job, mean of the rounds: Bespin %.0f µs (Postgres %.0f), baseline %.0f µs (Postgres %.0f): at equal busyness the rates' ratio would be %.2f. "+
 			"Bespin bound by %s; %s. Baseline bound by %s; %s (River runs in the bench process)",
 			o.jobs, o.rounds, strings.Join(rates, ", "), mean,
+			cpu[0][0], cpu[0][1], cpu[1][0], cpu[1][1], cpu[1][0]/cpu[0][0],
 			m.bespinUse.bound(m.bespin, configCap, config), m.bespinUse, m.baseUse.bound(m.base, configCap, config), m.baseUse),
+	}
+	for side, into := range []map[string]float64{res.Bespin, res.Baseline} {
+		into["cpu_us_per_op"], into["pg_us_per_op"] = round(cpu[side][0], 1), round(cpu[side][1], 1)
 	}
 	m.bespinUse.figures(res.Bespin)
 	m.baseUse.figures(res.Baseline)
-	res.compare("jobs_per_sec")
+	res.compare("jobs_per_sec", "cpu_us_per_op")
 	return res, nil
 }
 
@@ -150,8 +163,8 @@ func drainBespin(ctx context.Context, o options, log io.Writer, label string, wo
 		})
 	}
 	rate, err := waitDrained(ctx, d.pool, len(ids), log, label)
-	profiled.Wait()
 	use := meter.stop()
+	profiled.Wait()
 	_ = worker.stop()
 	if err != nil {
 		return 0, usage{}, err

@@ -65,6 +65,25 @@ func (u usage) figures(into map[string]float64) {
 	}
 }
 
+// perOp is the CPU one operation cost, in µs, when the window held ops of
+// them: all of the work's own processes (server, Postgres, the bench; not
+// "other"), and Postgres' part of it. Why it is reported: on this shared
+// 2-core machine it moves far less from run to run than a rate does, and
+// two sides that keep the machine equally busy (no pipeline here keeps it
+// fully busy) run at rates in the inverse ratio of their CPU per operation,
+// so it says what bounds a side that is bound by "neither configuration
+// nor CPU".
+func (u usage) perOp(ops float64) (all, pg float64) {
+	if ops <= 0 {
+		return 0, 0
+	}
+	for _, g := range []string{"server", "postgres", "pg_shared", "bench"} {
+		all += u.cpu[g]
+	}
+	pg = u.cpu["postgres"] + u.cpu["pg_shared"]
+	return round(all/ops*1e6, 1), round(pg/ops*1e6, 1)
+}
+
 // String summarises the split and the top waits.
 func (u usage) String() string {
 	s := fmt.Sprintf("CPU of %d cores %.0f%% busy: server %.0f%%, postgres %.0f%% (+%.0f%% shared background), bench %.0f%%, other %.0f%%",

@@ -110,7 +110,8 @@ func runWebhooks(ctx context.Context, o options, log io.Writer) (result, error) 
 			"(%d clients). Bespin: %s. Baseline: %s", o.concurrency, use, baseUse),
 	}
 	use.figures(res.Bespin)
-	res.compare("per_sec", "p50_ms", "p99_ms")
+	res.Bespin["cpu_us_per_op"], res.Bespin["pg_us_per_op"] = use.perOp(float64(lat.count()))
+	res.compare("per_sec", "p50_ms", "p99_ms", "cpu_us_per_op")
 	return res, nil
 }
 
@@ -154,5 +155,6 @@ func webhooksBaseline(ctx context.Context, o options, d *benchDB, log io.Writer)
 		"stored":  float64(rows.Load()),
 	}
 	use.figures(figures)
+	figures["cpu_us_per_op"], figures["pg_us_per_op"] = use.perOp(float64(lat.count()))
 	return figures, use, nil
 }
