@@ -2,7 +2,6 @@ package realtime
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"maps"
 	"slices"
@@ -58,57 +57,50 @@ func (f *JobFeed) Refresh(id int64) {
 	f.wake()
 }
 
-// notification is the payload the triggers send.
-type notification struct {
-	At   float64              `json:"at"` // epoch seconds of the change
-	Jobs [][2]json.RawMessage `json:"jobs"`
-}
-
 func (f *JobFeed) Process(ctx context.Context, payloads []string, resync bool) error {
 	f.mu.Lock()
 	refresh := f.refresh
 	f.refresh = map[int64]struct{}{}
 	f.mu.Unlock()
 
-	// Notified ids in order of first appearance, with whether any of their
-	// notifications said running (see below).
+	// Notified ids that someone wants (a watcher, or the jobs stream's
+	// subscribers: all of them) in order of first appearance, with their
+	// last state and whether any of their notifications said running (see
+	// below).
+	type notified struct {
+		last       string
+		sawRunning bool
+	}
 	var order []int64
-	sawRunning := map[int64]bool{}
-	lastState := map[int64]string{}
-	notified := map[int64]bool{}
+	seen := map[int64]notified{}
+	stream := f.hub.HasSubscribers(TopicJobs)
 	now := time.Now()
 	for _, p := range payloads {
-		var n notification
-		if err := json.Unmarshal([]byte(p), &n); err != nil {
+		n, err := parseNotification(p)
+		if err != nil {
 			f.logger.Warn("ignoring malformed job notification", slog.String("payload", p), slog.String("error", err.Error()))
 			continue
 		}
 		if lag := now.Sub(time.UnixMicro(int64(n.At * 1e6))); lag >= 0 {
 			f.metrics.NotificationLag.Observe(lag.Seconds())
 		}
-		for _, pair := range n.Jobs {
-			var id int64
-			var state string
-			if json.Unmarshal(pair[0], &id) != nil || json.Unmarshal(pair[1], &state) != nil {
+		for _, c := range n.Jobs {
+			if !stream && !f.hub.watched(c.ID) {
 				continue
 			}
-			if !notified[id] {
-				notified[id] = true
-				order = append(order, id)
+			s, ok := seen[c.ID]
+			if !ok {
+				order = append(order, c.ID)
 			}
-			if state == string(rivertype.JobStateRunning) {
-				sawRunning[id] = true
-			}
-			lastState[id] = state
+			s.last = c.State
+			s.sawRunning = s.sawRunning || c.State == string(rivertype.JobStateRunning)
+			seen[c.ID] = s
 		}
 	}
 
-	stream := f.hub.HasSubscribers(TopicJobs)
-	want := map[int64]bool{}
+	want := make(map[int64]bool, len(order))
 	for _, id := range order {
-		if stream || f.hub.watched(id) {
-			want[id] = true
-		}
+		want[id] = true
 	}
 	if resync {
 		for _, id := range f.hub.WatchedJobs() {
@@ -139,13 +131,13 @@ func (f *JobFeed) Process(ctx context.Context, payloads []string, resync bool) e
 		row, ok := rows[id]
 		if !ok {
 			// Gone: deleted (or never committed).
-			if f.hub.watched(id) || (fromNotification && lastState[id] == jobs.StateDeleted) {
+			if f.hub.watched(id) || (fromNotification && seen[id].last == jobs.StateDeleted) {
 				return f.hub.publishJob(jobs.DeletedStatus(id, f.hub.kind(id), now), fromNotification)
 			}
 			return nil
 		}
 		st := jobs.NewStatus(row)
-		if err := f.publishRunningFirst(row, fromNotification && sawRunning[id]); err != nil {
+		if err := f.publishRunningFirst(row, fromNotification && seen[id].sawRunning); err != nil {
 			return err
 		}
 		if !fromNotification {
@@ -155,7 +147,7 @@ func (f *JobFeed) Process(ctx context.Context, payloads []string, resync bool) e
 		// the change that moved it has its own notification on the way,
 		// which will publish it, in order; publishing it now could put it
 		// before statuses still to come from earlier notifications.
-		if lastState[id] == st.State {
+		if seen[id].last == st.State {
 			return f.hub.publishJob(st, true)
 		}
 		return nil

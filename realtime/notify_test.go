@@ -2,7 +2,6 @@ package realtime
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -34,8 +33,8 @@ func listen(t *testing.T, dbURL string) func(n int) []notification {
 			cancel()
 			require.NoError(t, err, "waiting for notification %d of %d", len(out)+1, n)
 			require.Less(t, len(msg.Payload), 8000)
-			var p notification
-			require.NoError(t, json.Unmarshal([]byte(msg.Payload), &p), msg.Payload)
+			p, err := parseNotification(msg.Payload)
+			require.NoError(t, err, msg.Payload)
 			out = append(out, p)
 		}
 		return out
@@ -46,12 +45,8 @@ func pairs(t *testing.T, ns []notification) [][2]any {
 	t.Helper()
 	var out [][2]any
 	for _, n := range ns {
-		for _, p := range n.Jobs {
-			var id int64
-			var state string
-			require.NoError(t, json.Unmarshal(p[0], &id))
-			require.NoError(t, json.Unmarshal(p[1], &state))
-			out = append(out, [2]any{id, state})
+		for _, c := range n.Jobs {
+			out = append(out, [2]any{c.ID, c.State})
 		}
 	}
 	return out
