@@ -27,6 +27,7 @@ import (
 
 	"github.com/bespin/bespin/ingest"
 	"github.com/bespin/bespin/internal/redisbreaker"
+	"github.com/bespin/bespin/jobs"
 	"github.com/bespin/bespin/metrics"
 	"github.com/bespin/bespin/ratelimit"
 	"github.com/bespin/bespin/realtime"
@@ -99,10 +100,12 @@ type api struct {
 	Deps
 	// crossOrigin refuses cookie-authenticated writes from other origins.
 	crossOrigin *http.CrossOriginProtection
+	// jobInserter commits concurrent job creations together.
+	jobInserter *jobs.Inserter
 }
 
 func newAPI(d Deps) *api {
-	return &api{Deps: d, crossOrigin: http.NewCrossOriginProtection()}
+	return &api{Deps: d, crossOrigin: http.NewCrossOriginProtection(), jobInserter: jobs.NewInserter(d.River)}
 }
 
 // NewHandler returns the whole HTTP API with its middleware.

@@ -104,7 +104,7 @@ func (a *api) createRandomTextJob(w http.ResponseWriter, r *http.Request) error 
 	}
 	args := jobs.RandomTextArgs{Length: length, DelayMS: delay}
 	watchToken, metadata := newWatchToken()
-	res, err := a.River.Insert(r.Context(), args, &river.InsertOpts{Metadata: metadata})
+	res, err := a.jobInserter.Insert(r.Context(), args, &river.InsertOpts{Metadata: metadata})
 	if err != nil {
 		return store.Classify(err, "insert job")
 	}
