@@ -31,7 +31,7 @@ type jobChange struct {
 // job's "running" and final notification, and decoding them with
 // encoding/json (reflection, a RawMessage per value, a second Unmarshal
 // per id and state) and collecting its garbage was over half of its CPU
-// (README, Performance). This allocates the entries' slice only; states
+// (docs/operations.md, "The job feed's own parser"). This allocates the entries' slice only; states
 // are substrings of p.
 func parseNotification(p string) (notification, error) {
 	s := scanner{s: p}
@@ -44,7 +44,7 @@ func parseNotification(p string) (notification, error) {
 	for first := true; ; first = false {
 		s.ws()
 		if s.eat('}') {
-			if first || !sawAt || !sawJobs {
+			if !sawAt || !sawJobs {
 				return n, errors.New(`want members "at" and "jobs"`)
 			}
 			break
