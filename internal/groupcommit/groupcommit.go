@@ -4,7 +4,8 @@
 // for; under load, one transaction serves many items instead of one each.
 // Webhook ingestion (package ingest) uses it to share transactions, and so
 // commits and WAL flushes, between concurrent deliveries; jobs.Completer
-// between concurrent job completions.
+// between concurrent job completions; jobs.Inserter between concurrent
+// job creations.
 //
 // Handlers run on goroutines started on demand (at most Config.Handlers at
 // once) that end when nothing is queued, so a Batcher needs no stopping:
