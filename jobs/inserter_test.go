@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
@@ -14,15 +15,21 @@ import (
 	"github.com/bespin/bespin/internal/dbtest"
 )
 
+// newTestInserter returns a fresh database's pool and an Inserter on it.
+func newTestInserter(t *testing.T) (*pgxpool.Pool, *Inserter) {
+	t.Helper()
+	pool := dbtest.Pool(t)
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: testLogger()})
+	require.NoError(t, err)
+	return pool, NewInserter(rc)
+}
+
 // Concurrent inserts each get their own committed job, with their own
 // args and options, whether or not they shared a transaction.
 func TestInserterInsertsEachJob(t *testing.T) {
 	t.Parallel()
-	pool := dbtest.Pool(t)
+	pool, ins := newTestInserter(t)
 	ctx := context.Background()
-	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: testLogger()})
-	require.NoError(t, err)
-	ins := NewInserter(rc)
 
 	const n = 300
 	ids := make([]int64, n)
@@ -68,12 +75,9 @@ func TestInserterInsertsEachJob(t *testing.T) {
 // and nothing is stored.
 func TestInserterReportsFailureToEveryCaller(t *testing.T) {
 	t.Parallel()
-	pool := dbtest.Pool(t)
+	pool, ins := newTestInserter(t)
 	ctx := context.Background()
-	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: testLogger()})
-	require.NoError(t, err)
-	ins := NewInserter(rc)
-	_, err = pool.Exec(ctx, `ALTER TABLE river_job ADD CONSTRAINT test_refuse CHECK (false) NOT VALID`)
+	_, err := pool.Exec(ctx, `ALTER TABLE river_job ADD CONSTRAINT test_refuse CHECK (false) NOT VALID`)
 	require.NoError(t, err)
 
 	var wg sync.WaitGroup
