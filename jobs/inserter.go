@@ -21,8 +21,9 @@ import (
 // those commits queued on the WAL (LWLock:WALWrite, IO:WALSync) in front
 // of River's fetches and completions, so while the burst lasted almost no
 // job got worked, and the backlog it left took many seconds to clear
-// (docs/operations.md, "Job creations committed together"). River also sends its insert notification once
-// per transaction, so a batch is one notifying commit instead of many.
+// (docs/operations.md, "Job creations committed together"). River also
+// sends its insert notification once per transaction, so a batch is one
+// notifying commit instead of many.
 type Inserter struct {
 	client  *river.Client[pgx.Tx]
 	batcher *groupcommit.Batcher[*insertion]

@@ -31,8 +31,8 @@ type jobChange struct {
 // job's "running" and final notification, and decoding them with
 // encoding/json (reflection, a RawMessage per value, a second Unmarshal
 // per id and state) and collecting its garbage was over half of its CPU
-// (docs/operations.md, "The job feed's own parser"). This allocates the entries' slice only; states
-// are substrings of p.
+// (docs/operations.md, "The job feed's own parser"). This allocates the
+// entries' slice only; states are substrings of p.
 func parseNotification(p string) (notification, error) {
 	s := scanner{s: p}
 	var n notification
